@@ -1,0 +1,1 @@
+"""Everything up to a saved index: ingest -> chunk -> embed -> store."""

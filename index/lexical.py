@@ -1,0 +1,105 @@
+"""Lexical side of retrieval: our tokenizer and a BM25 index (bm25s) over chunks."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+# Lucene's English stop words (bm25s ships the same list) plus question words
+# and auxiliaries, which carry no topic and would match every "what is" sentence.
+STOPWORDS = frozenset("""
+a an and are as at be but by for if in into is it no not of on or such that the their
+then there these they this to was will with
+what which who whom whose when where why how does do did done has have had been being
+were can could would should shall may might must its than also about from
+much many
+""".split())
+
+# Numbers stay whole ("13.9", "1,000"); words are runs of letters.
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer  # PyStemmer: Snowball's English stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def token_spans(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, term)`` for each content word of ``text``: lower-cased,
+    stemmed, stop words and single letters dropped. ``text[start:end]`` is the surface word."""
+    words = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text)]
+    # Single letters are left-overs of "Smith's", "U.S.": no topic in them.
+    words = [w for w in words if w[2] not in STOPWORDS and (len(w[2]) > 1 or w[2].isdigit())]
+    stems = _stemmer().stemWords([w[2] for w in words])
+    return [(s, e, stem) for (s, e, _), stem in zip(words, stems)]
+
+
+def stem(word: str) -> str:
+    """The term of one word (lower-cased and stemmed; stop words are not dropped)."""
+    return _stemmer().stemWord(word.lower())
+
+
+def tokenize(text: str) -> list[str]:
+    """The terms of ``text``, in order (see ``token_spans``)."""
+    return [term for _, _, term in token_spans(text)]
+
+
+class LexicalIndex:
+    """BM25 over a list of texts; row i is text i (here: chunk i)."""
+
+    def __init__(self, bm25, size: int) -> None:
+        self._bm25 = bm25
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: list[str], *, method: str, k1: float, b: float) -> "LexicalIndex":
+        import bm25s
+
+        bm25 = bm25s.BM25(method=method, k1=k1, b=b)
+        # An all-stop-word text still gets a row, so rows stay aligned with chunks.
+        bm25.index([tokenize(t) or [""] for t in texts], show_progress=False)
+        return cls(bm25, len(texts))
+
+    def save(self, folder: Path) -> None:
+        self._bm25.save(str(folder), show_progress=False)
+        (Path(folder) / "size.json").write_text(json.dumps({"size": self.size}))
+
+    @classmethod
+    def load(cls, folder: Path) -> "LexicalIndex":
+        import bm25s
+
+        size = json.loads((Path(folder) / "size.json").read_text())["size"]
+        bm25 = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+        return cls(bm25, size)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every row for ``query``: float32 array of shape ``(size,)``."""
+        terms = [t for t in tokenize(query) if t in self._bm25.vocab_dict]
+        if not terms:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
+
+    def search(self, query: str, top_k: int) -> list[tuple[int, float]]:
+        """The ``top_k`` best ``(row, score)`` pairs, best first; rows scoring 0 are left out."""
+        if top_k <= 0:
+            raise ValueError(f"top_k must be > 0, got {top_k}")
+        scores = self.scores(query)
+        k = min(top_k, self.size)
+        rows = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
+        rows = rows[np.argsort(-scores[rows], kind="stable")]
+        return [(int(r), float(scores[r])) for r in rows if scores[r] > 0]
+
+
+def document_frequencies(texts: list[str]) -> dict[str, int]:
+    """How many of ``texts`` contain each term."""
+    df: dict[str, int] = {}
+    for text in texts:
+        for term in set(tokenize(text)):
+            df[term] = df.get(term, 0) + 1
+    return df

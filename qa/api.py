@@ -1,0 +1,120 @@
+"""``QA``: the documents' index plus the reader, the one object the edges hold."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from index.config import IndexConfig
+from index.embed import Embedder
+from index.ingest import load_documents
+from index.store import Index, default_index_dir, open_index
+from qa.config import DEFAULT_THRESHOLD, DEFAULT_TOP_K, MAX_QUESTION_CHARS
+from qa.question import analyze_question
+from qa.read import read_answers
+from qa.retrieve import retrieve
+from qa.types import Reply
+
+BUNDLED = Path(__file__).resolve().parent.parent / "data" / "china-kazakhstan.txt"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked (empty, too long); the message says why."""
+
+
+def clean_question(question: str) -> str:
+    """``question`` with control characters and runs of white space folded to
+    single spaces. Raises ``QuestionError`` when it is empty or too long."""
+    if not isinstance(question, str):
+        raise QuestionError(f"question must be a string, got {type(question).__name__}")
+    text = " ".join(_CONTROL.sub(" ", question).split())
+    if not text:
+        raise QuestionError("question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"question is too long ({len(text):,} characters; the limit is {MAX_QUESTION_CHARS:,})")
+    return text
+
+
+def cache_root() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("docqa")) / "indexes"
+
+
+class QA:
+    """Ask questions of a set of documents.
+
+    >>> bot = QA.load()        # the bundled article; index cached per user
+    >>> reply = bot.ask("How much capital does the Asian Infrastructure Investment Bank have?")
+    >>> reply.answer.text
+    '100 billion US dollars'
+    """
+
+    def __init__(self, index: Index, embedder: Embedder, *,
+                 threshold: float = DEFAULT_THRESHOLD) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        if embedder.name != index.model_name:
+            from index.errors import IndexMismatchError
+
+            raise IndexMismatchError(
+                f"index was built with {index.model_name!r}, the embedder is {embedder.name!r}")
+        self.index = index
+        self.embedder = embedder
+        self.threshold = threshold
+
+    @classmethod
+    def load(cls, paths: list[str | Path] | None = None, *, index_dir: str | Path | None = None,
+             config: IndexConfig | None = None, threads: int | None = None,
+             threshold: float | None = None, progress: bool = True) -> "QA":
+        """Open (building or refreshing when needed) the index of ``paths``.
+
+        ``paths``: files or folders of ``.txt``/``.md``; None means the bundled
+        article. ``index_dir``: where the index lives; default ``$QA_INDEX_DIR``,
+        else a per-user cache folder named after the paths. ``threads``: torch
+        threads for embedding (default ``$QA_TORCH_THREADS``, else 1).
+        """
+        paths = list(paths) if paths else [BUNDLED]
+        config = config if config is not None else IndexConfig()
+        if index_dir is None:
+            env = os.environ.get("QA_INDEX_DIR")
+            index_dir = Path(env) if env else default_index_dir(cache_root(), paths)
+        if threads is None and os.environ.get("QA_TORCH_THREADS"):
+            threads = _positive_int("QA_TORCH_THREADS", os.environ["QA_TORCH_THREADS"])
+        documents = load_documents(paths)
+        embedder = Embedder(config.model_name, threads=threads)
+        index = open_index(documents, Path(index_dir).expanduser(), config=config,
+                           embedder=embedder, progress=progress)
+        return cls(index, embedder,
+                   threshold=threshold if threshold is not None else DEFAULT_THRESHOLD)
+
+    def ask(self, question: str, *, top_k: int = DEFAULT_TOP_K) -> Reply:
+        """Answer one question; ``reply.answer`` is None when the documents do not say."""
+        return self.ask_batch([question], top_k=top_k)[0]
+
+    def ask_batch(self, questions: list[str], *, top_k: int = DEFAULT_TOP_K) -> list[Reply]:
+        """Answer several questions, embedding them in one batch."""
+        if top_k <= 0:
+            raise ValueError(f"top_k must be > 0, got {top_k}")
+        texts = [clean_question(q) for q in questions]
+        vectors = self.embedder.embed_texts(texts)
+        replies = []
+        for text, vector in zip(texts, vectors):
+            hits = retrieve(text, vector, self.index, top_k=top_k)
+            answers = read_answers(analyze_question(text), vector, hits, self.index)
+            best = answers[0] if answers and answers[0].confidence >= self.threshold else None
+            replies.append(Reply(text, best, tuple(answers), tuple(hits)))
+        return replies
+
+
+def _positive_int(name: str, value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return n

@@ -1,0 +1,148 @@
+"""``python -m qa``: ask questions of documents, or build their index, from the shell.
+
+    python -m qa ask "Who is the new president of Kazakhstan?"
+    python -m qa ask "..." --docs notes.md docs/ --json
+    python -m qa index notes.md docs/ --index-dir /tmp/idx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+
+from qa.config import DEFAULT_THRESHOLD, DEFAULT_TOP_K
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m qa",
+        description="Ask questions of your documents; every answer is a verbatim, cited span.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{ask,index}")
+
+    ask = sub.add_parser("ask", help="answer one question",
+                         description="Answer a question from the documents (default: the bundled article).")
+    ask.add_argument("question", help="the question, in quotes")
+    ask.add_argument("--docs", nargs="+", metavar="PATH",
+                     help=".txt/.md files or folders (default: the bundled article)")
+    _common(ask)
+    ask.add_argument("--top-k", type=_positive, default=DEFAULT_TOP_K, metavar="K",
+                     help=f"passages to retrieve and read (default {DEFAULT_TOP_K})")
+    ask.add_argument("--threshold", type=_unit_interval, default=None, metavar="T",
+                     help=f"abstain below this confidence (default {DEFAULT_THRESHOLD})")
+    ask.add_argument("--json", action="store_true", help="print the reply as JSON")
+
+    index = sub.add_parser("index", help="build or refresh the index of documents",
+                           description="Build or refresh the index of the given documents.")
+    index.add_argument("paths", nargs="+", metavar="PATH", help=".txt/.md files or folders")
+    _common(index)
+    return parser
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index-dir", metavar="DIR",
+                   help="where the index lives (default: $QA_INDEX_DIR, else a per-user cache)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value!r}")
+    return n
+
+
+def _unit_interval(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        x = -1.0
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {value!r}")
+    return x
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(quiet=args.quiet)
+    # Imported after argument parsing, so --help and usage errors are instant.
+    from index.errors import IndexCorruptError, IndexMismatchError, IngestError
+    from qa.api import QA, QuestionError
+
+    try:
+        if args.command == "index":
+            bot = QA.load(args.paths, index_dir=args.index_dir, progress=not args.quiet)
+            m = bot.index.manifest["counts"]
+            print(f"Index ready at {bot.index.folder}: {m['documents']} document(s), "
+                  f"{m['chunks']} chunks, {m['sentences']} sentences.")
+            return 0
+        from qa.api import clean_question
+
+        clean_question(args.question)  # fail before loading anything
+        bot = QA.load(args.docs, index_dir=args.index_dir, threshold=args.threshold,
+                      progress=not args.quiet)
+        reply = bot.ask(args.question, top_k=args.top_k)
+    except (IngestError, QuestionError, IndexCorruptError, IndexMismatchError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(reply.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(format_reply(reply, bot))
+    return 0
+
+
+def format_reply(reply, bot) -> str:
+    from qa.types import ABSTENTION, confidence_label, paragraph_number
+
+    width = 88
+    if reply.answer is None:
+        lines = [ABSTENTION]
+        if reply.passages:
+            lines.append("Closest passages:")
+        for i, hit in enumerate(reply.passages[:3], start=1):
+            c = hit.chunk
+            title = bot.index.documents[c.doc_id].title
+            snippet = " ".join(c.text.split())
+            snippet = snippet if len(snippet) <= 160 else snippet[:157] + "..."
+            lines.append(f"  {i}. {title}, characters {c.start}-{c.end}: {snippet}")
+        return "\n".join(lines)
+    a = reply.answer
+    doc_text = bot.index.documents[a.doc_id].text
+    quote = textwrap.fill(f"“{' '.join(a.sentence.split())}”", width=width,
+                          initial_indent="  ", subsequent_indent="  ")
+    return "\n".join([
+        f"Answer: {a.text}",
+        quote,
+        f"Source: {a.title}, paragraph {paragraph_number(doc_text, a.start)}, "
+        f"characters {a.start}-{a.end}",
+        f"Confidence: {confidence_label(a.confidence)} ({a.confidence:.2f})",
+    ])
+
+
+def _setup_logging(*, quiet: bool) -> None:
+    """Our own INFO lines (index reuse, rebuild reasons) to stderr; only warnings
+    from libraries. A handler filter, because bm25s sets its logger to DEBUG
+    when it is imported, after this runs."""
+    own_level = logging.WARNING if quiet else logging.INFO
+
+    def keep(record: logging.LogRecord) -> bool:
+        own = record.name.split(".")[0] in ("index", "qa")
+        return record.levelno >= (own_level if own else logging.WARNING)
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("docqa: %(message)s"))
+    handler.addFilter(keep)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)

@@ -1,0 +1,82 @@
+"""What the reader returns: ``Answer`` (a cited span) and ``Reply`` (one question's result)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index.types import Hit
+
+ABSTENTION = "The document does not say."
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    doc_id: str
+    title: str
+    start: int          # [start, end) in the document: doc.text[start:end] == text
+    end: int
+    sentence: str       # the supporting sentence; it contains the span
+    sentence_start: int  # [sentence_start, sentence_end) in the document
+    sentence_end: int
+    confidence: float   # 0..1, see qa.read.confidence
+    kind: str           # the answer kind the question asked for (qa.question)
+    hit: Hit            # the passage it was read from
+
+    @property
+    def citation(self) -> str:
+        return f"{self.title}, characters {self.start}-{self.end}"
+
+    def to_dict(self) -> dict:
+        return {
+            "text": self.text, "sentence": self.sentence, "doc_id": self.doc_id,
+            "title": self.title, "start": self.start, "end": self.end,
+            "sentence_start": self.sentence_start, "sentence_end": self.sentence_end,
+            "confidence": round(self.confidence, 4), "kind": self.kind,
+            "chunk_id": self.hit.chunk.chunk_id,
+        }
+
+
+@dataclass(frozen=True)
+class Reply:
+    question: str
+    answer: Answer | None          # None: the documents do not say
+    answers: tuple[Answer, ...]    # candidates, best first, near-duplicates removed
+    passages: tuple[Hit, ...]      # retrieved, best first; also when abstaining
+
+    @property
+    def abstained(self) -> bool:
+        return self.answer is None
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.answer.to_dict() if self.answer else None,
+            "answers": [a.to_dict() for a in self.answers],
+            "passages": [passage_dict(h) for h in self.passages],
+        }
+
+
+def passage_dict(hit: Hit) -> dict:
+    c = hit.chunk
+    return {"doc_id": c.doc_id, "chunk_id": c.chunk_id, "start": c.start, "end": c.end,
+            "score": round(hit.score, 6),
+            "dense": None if hit.dense is None else round(hit.dense, 6),
+            "lexical": None if hit.lexical is None else round(hit.lexical, 6),
+            "text": c.text}
+
+
+def confidence_label(confidence: float) -> str:
+    """A word for a confidence: high (>= 0.8), medium (>= 0.5) or low."""
+    return "high" if confidence >= 0.8 else "medium" if confidence >= 0.5 else "low"
+
+
+def paragraph_number(text: str, offset: int) -> int:
+    """1-based number of the paragraph (blocks split by blank lines) holding ``offset``.
+
+    >>> paragraph_number("One.\n\nTwo.", 6)
+    2
+    """
+    return 1 + len(_PARAGRAPH_BREAK.findall(text[:offset].lstrip()))

@@ -1,0 +1,189 @@
+"""Tests for index.ingest.load_documents: ids, titles, exact text, and clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from index.errors import IngestError
+from index.ingest import load_documents
+
+
+# --- ids, titles, text ---------------------------------------------------------
+
+def test_folder_gives_sorted_posix_ids_relative_to_it(corpus_dir, corpus_texts):
+    docs = load_documents([corpus_dir])
+    ids = [d.doc_id for d in docs]
+    assert ids == sorted(corpus_texts)
+    assert ids == ["money.txt", "notes/trains.md", "weather.txt"]
+    assert all("\\" not in i and not i.startswith("/") for i in ids)
+
+
+def test_file_given_directly_gets_its_name(corpus_dir):
+    (doc,) = load_documents([corpus_dir / "notes" / "trains.md"])
+    assert doc.doc_id == "trains.md"
+    assert doc.path == str((corpus_dir / "notes" / "trains.md").resolve())
+
+
+def test_several_paths_are_merged_and_sorted(tmp_path):
+    (tmp_path / "b.txt").write_text("Bravo text.", encoding="utf-8")
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "a.md").write_text("Alpha text.", encoding="utf-8")
+    docs = load_documents([tmp_path / "b.txt", str(folder)])
+    assert [d.doc_id for d in docs] == ["a.md", "b.txt"]
+
+
+def test_text_round_trips_exactly(corpus_dir, corpus_texts):
+    for doc in load_documents([corpus_dir]):
+        assert doc.text == corpus_texts[doc.doc_id]
+
+
+def test_crlf_and_trailing_space_are_kept(tmp_path):
+    raw = "First line  \r\nSecond line\r\n\r\n  indented\t\n"
+    (tmp_path / "crlf.txt").write_bytes(raw.encode("utf-8"))
+    (doc,) = load_documents([tmp_path / "crlf.txt"])
+    assert doc.text == raw
+
+
+def test_sha256_and_size_are_recorded(corpus_dir):
+    for doc in load_documents([corpus_dir]):
+        data = (corpus_dir / doc.doc_id).read_bytes()
+        assert doc.size == len(data)
+        assert doc.sha256 == hashlib.sha256(data).hexdigest()
+        assert doc.sha256 == hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
+
+
+def test_utf8_bom_is_stripped(tmp_path):
+    body = "Title line\nBody “quoted” text.\n"
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode("utf-8"))
+    (doc,) = load_documents([path])
+    assert doc.text == body
+    assert not doc.text.startswith("\ufeff")
+    assert doc.title == "Title line"
+    assert doc.size == len(body.encode("utf-8")) + 3  # bytes on disk, BOM included
+    assert doc.sha256 == hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("# Trains of Europe\n\nBody.", "Trains of Europe"),
+        ("Intro paragraph line\n\n## Second level heading ##\nBody.", "Second level heading"),
+        ("   \n\nShort first line\nMore text follows here.", "Short first line"),
+        ("#hashtag is not a heading\nbody", "#hashtag is not a heading"),
+        ("word " * 40 + "\nSecond line.", "doc.md"),  # a 200-character first line is a paragraph
+    ],
+)
+def test_title(tmp_path, text, title):
+    path = tmp_path / "doc.md"
+    path.write_text(text, encoding="utf-8")
+    (doc,) = load_documents([path])
+    assert doc.title == title
+
+
+def test_corpus_titles(corpus_dir):
+    titles = {d.doc_id: d.title for d in load_documents([corpus_dir])}
+    assert titles["notes/trains.md"] == "Trains of Europe"
+    assert titles["money.txt"] == "Money talks, they say. “Cash is king,” said the banker – and he meant it."
+
+
+def test_hidden_files_and_folders_are_skipped(corpus_dir):
+    (corpus_dir / ".hidden.txt").write_text("secret", encoding="utf-8")
+    (corpus_dir / ".git").mkdir()
+    (corpus_dir / ".git" / "notes.md").write_text("git internals", encoding="utf-8")
+    (corpus_dir / "notes" / ".cache").mkdir()
+    (corpus_dir / "notes" / ".cache" / "x.txt").write_text("cached", encoding="utf-8")
+    ids = [d.doc_id for d in load_documents([corpus_dir])]
+    assert ids == ["money.txt", "notes/trains.md", "weather.txt"]
+
+
+def test_hidden_parent_of_the_given_folder_does_not_hide_everything(tmp_path):
+    folder = tmp_path / ".config" / "docs"
+    folder.mkdir(parents=True)
+    (folder / "a.txt").write_text("Alpha.", encoding="utf-8")
+    assert [d.doc_id for d in load_documents([folder])] == ["a.txt"]
+
+
+def test_other_suffixes_in_a_folder_are_ignored(corpus_dir):
+    (corpus_dir / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (corpus_dir / "paper.pdf").write_bytes(b"%PDF-1.4")
+    assert len(load_documents([corpus_dir])) == 3
+
+
+# --- errors name the offending path ---------------------------------------------
+
+def assert_ingest_error(paths, must_name: Path | str) -> IngestError:
+    with pytest.raises(IngestError) as info:
+        load_documents(paths)
+    assert str(must_name) in str(info.value), str(info.value)
+    return info.value
+
+
+def test_missing_path(tmp_path):
+    missing = tmp_path / "nope.txt"
+    assert_ingest_error([missing], missing)
+
+
+def test_binary_file(tmp_path):
+    path = tmp_path / "blob.txt"
+    path.write_bytes(b"looks like text\x00but is not")
+    assert_ingest_error([path], path)
+
+
+def test_binary_file_inside_a_folder(corpus_dir):
+    path = corpus_dir / "blob.md"
+    path.write_bytes(b"\x00\x01\x02")
+    assert_ingest_error([corpus_dir], path)
+
+
+def test_non_utf8_file(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Café au lait, naïve façade.".encode("latin-1"))
+    assert_ingest_error([path], path)
+
+
+@pytest.mark.parametrize("content", [b"", b"   \n\t\r\n  ", b"\xef\xbb\xbf", b"\xef\xbb\xbf \n"])
+def test_empty_or_whitespace_only_file(tmp_path, content):
+    path = tmp_path / "empty.txt"
+    path.write_bytes(content)
+    assert_ingest_error([path], path)
+
+
+@pytest.mark.parametrize("name", ["paper.pdf", "README"])
+def test_unsupported_suffix(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("some text", encoding="utf-8")
+    assert_ingest_error([path], path)
+
+
+def test_folder_without_text_files(tmp_path):
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    (folder / "a.pdf").write_bytes(b"%PDF-1.4")
+    (folder / ".hidden.txt").write_text("hidden files do not count", encoding="utf-8")
+    assert_ingest_error([folder], folder)
+
+
+def test_two_files_with_the_same_doc_id(tmp_path):
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "same.txt").write_text("one", encoding="utf-8")
+    (b / "same.txt").write_text("two", encoding="utf-8")
+    err = assert_ingest_error([a, b / "same.txt"], (b / "same.txt").resolve())
+    assert "same.txt" in str(err)
+    assert str((a / "same.txt").resolve()) in str(err)
+
+
+def test_same_folder_twice_is_a_duplicate(corpus_dir):
+    assert_ingest_error([corpus_dir, corpus_dir], "money.txt")
+
+
+def test_no_paths():
+    with pytest.raises(IngestError):
+        load_documents([])

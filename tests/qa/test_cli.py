@@ -1,0 +1,82 @@
+"""``python -m qa``, run in-process: exit codes, one-line errors, parsed output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ask_json_then_plain_reuses_the_index(tmp_path, capsys):
+    idx = str(tmp_path / "idx")
+    code, out, err = run(capsys, "ask", "How much capital does the Asian Infrastructure Investment Bank have?",
+                         "--index-dir", idx, "--json")
+    assert code == 0
+    reply = json.loads(out)
+    assert reply["answer"]["text"] == "100 billion US dollars"
+    assert "building" in err
+
+    code, out, err = run(capsys, "ask", "How much capital does the Asian Infrastructure Investment Bank have?",
+                         "--index-dir", idx)
+    assert code == 0
+    assert out.startswith("Answer: 100 billion US dollars\n")
+    assert "characters " in out and "Confidence: " in out
+    assert "cached" in err and "Embedding" not in err
+
+
+def test_abstention_prints_closest_passages(tmp_path, capsys):
+    code, out, _ = run(capsys, "ask", "What is the population of Kazakhstan?", "--index-dir", str(tmp_path))
+    assert code == 0
+    assert out.startswith("The document does not say.\nClosest passages:\n  1. ")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ask", "   "], "error: question is empty"),
+    (["ask", "Who?", "--docs", "/no/such/file.txt"], "error: no such file or folder: '/no/such/file.txt'"),
+    (["index", "/no/such/dir"], "error: no such file or folder: '/no/such/dir'"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    code, out, err = run(capsys, *args, "--index-dir", str(tmp_path / "idx"))
+    assert code == 2
+    assert err.strip() == message and out == ""
+    assert not (tmp_path / "idx").exists(), "nothing is written for bad input"
+
+
+def test_binary_document_is_refused(tmp_path, capsys):
+    bad = tmp_path / "photo.txt"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    code, _, err = run(capsys, "index", str(bad), "--index-dir", str(tmp_path / "idx"))
+    assert code == 2 and err.count("\n") == 1 and "photo.txt" in err and "binary" in err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["ask", "Who?", "--top-k", "0"])
+    assert exc.value.code == 2
+    assert "--top-k: must be a whole number >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_index_then_ask_own_documents(tmp_path, capsys):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bridge.md").write_text(
+        "# The Old Bridge\n\nThe Old Bridge was completed in 1887 by the engineer Mary Holt. "
+        "It cost $2.4 million and carries about 9,000 vehicles a day.\n", encoding="utf-8")
+    idx = str(tmp_path / "idx")
+    code, out, _ = run(capsys, "index", str(docs), "--index-dir", idx)
+    assert code == 0 and "1 document(s)" in out
+    code, out, _ = run(capsys, "ask", "How much did the Old Bridge cost?", "--docs", str(docs),
+                       "--index-dir", idx, "--json")
+    answer = json.loads(out)["answer"]
+    assert answer["text"] == "$2.4 million" and answer["title"] == "The Old Bridge"
+    assert answer["doc_id"] == "bridge.md"
