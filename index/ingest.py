@@ -15,14 +15,15 @@ MAX_TITLE_CHARS = 100
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
-def load_documents(paths: list[str | Path]) -> list[Document]:
+def load_documents(paths: list[str | Path], *, max_bytes: int | None = None) -> list[Document]:
     """Read every ``.txt``/``.md`` file named in ``paths`` (folders recursively).
 
     A file's ``doc_id`` is its path relative to the folder it was found in
     (POSIX separators), or its file name when given directly. Documents come
     back sorted by ``doc_id``. Raises ``IngestError`` naming the first file
     that cannot be used: a missing path, a binary or non-UTF-8 file, an
-    empty file, an unsupported suffix, or two files with the same ``doc_id``.
+    empty file, an unsupported suffix, two files with the same ``doc_id``, or
+    (when ``max_bytes`` is given) a file larger than ``max_bytes``.
 
     >>> [d.doc_id for d in load_documents(["data/"])]
     ['china-kazakhstan.txt']
@@ -55,13 +56,17 @@ def load_documents(paths: list[str | Path]) -> list[Document]:
                 raise IngestError(
                     f"two documents share the id {doc_id!r}: {found[doc_id].path} and {file.resolve()}"
                 )
-            found[doc_id] = read_document(file, doc_id)
+            found[doc_id] = read_document(file, doc_id, max_bytes=max_bytes)
     return [found[k] for k in sorted(found)]
 
 
-def read_document(path: Path, doc_id: str) -> Document:
+def read_document(path: Path, doc_id: str, *, max_bytes: int | None = None) -> Document:
     """Read one file as a ``Document``; ``IngestError`` names the file when it cannot."""
     try:
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise IngestError(
+                f"{str(path)!r} is {_megabytes(size)}; the limit is {_megabytes(max_bytes)} per file")
         data = path.read_bytes()
     except OSError as exc:
         raise IngestError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
@@ -84,6 +89,10 @@ def read_document(path: Path, doc_id: str) -> Document:
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         size=len(data),
     )
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB"
 
 
 def title_of(text: str, fallback: str) -> str:

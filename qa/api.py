@@ -69,13 +69,15 @@ class QA:
     @classmethod
     def load(cls, paths: list[str | Path] | None = None, *, index_dir: str | Path | None = None,
              config: IndexConfig | None = None, threads: int | None = None,
-             threshold: float | None = None, progress: bool = True) -> "QA":
+             threshold: float | None = None, progress: bool = True,
+             max_file_bytes: int | None = None) -> "QA":
         """Open (building or refreshing when needed) the index of ``paths``.
 
         ``paths``: files or folders of ``.txt``/``.md``; None means the bundled
         article. ``index_dir``: where the index lives; default ``$QA_INDEX_DIR``,
         else a per-user cache folder named after the paths. ``threads``: torch
         threads for embedding (default ``$QA_TORCH_THREADS``, else 1).
+        ``max_file_bytes``: refuse larger files (``IngestError``); default no limit.
         """
         paths = list(paths) if paths else [BUNDLED]
         config = config if config is not None else IndexConfig()
@@ -84,7 +86,7 @@ class QA:
             index_dir = Path(env) if env else default_index_dir(cache_root(), paths)
         if threads is None and os.environ.get("QA_TORCH_THREADS"):
             threads = _positive_int("QA_TORCH_THREADS", os.environ["QA_TORCH_THREADS"])
-        documents = load_documents(paths)
+        documents = load_documents(paths, max_bytes=max_file_bytes)
         embedder = Embedder(config.model_name, threads=threads)
         index = open_index(documents, Path(index_dir).expanduser(), config=config,
                            embedder=embedder, progress=progress)

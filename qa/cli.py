@@ -73,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(quiet=args.quiet)
     # Imported after argument parsing, so --help and usage errors are instant.
-    from index.errors import IndexCorruptError, IndexMismatchError, IngestError
-    from qa.api import QA, QuestionError
+    from qa import QA, USER_ERRORS
 
     try:
         if args.command == "index":
@@ -89,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         bot = QA.load(args.docs, index_dir=args.index_dir, threshold=args.threshold,
                       progress=not args.quiet)
         reply = bot.ask(args.question, top_k=args.top_k)
-    except (IngestError, QuestionError, IndexCorruptError, IndexMismatchError, ValueError) as exc:
+    except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -187,3 +187,14 @@ def test_same_folder_twice_is_a_duplicate(corpus_dir):
 def test_no_paths():
     with pytest.raises(IngestError):
         load_documents([])
+
+
+def test_max_bytes_refuses_a_large_file_naming_it(tmp_path):
+    from index.errors import IngestError
+    from index.ingest import load_documents
+
+    big = tmp_path / "big.txt"
+    big.write_text("word " * 3000, encoding="utf-8")
+    assert load_documents([big], max_bytes=20_000)[0].size == 15_000
+    with pytest.raises(IngestError, match=r"big\.txt.*0\.0 MB per file|big\.txt.*the limit is"):
+        load_documents([big], max_bytes=10_000)
