@@ -38,8 +38,9 @@ from index.types import Chunk, Document, Hit, Sentence
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+CALIBRATION = "calibration.json"  # optional: the abstention threshold fitted by eval
 # Files we write; a folder holding none of them is not ours to replace.
-OWN_FILES = (MANIFEST, "index.faiss", "chunks.jsonl", "sentences.jsonl",
+OWN_FILES = (MANIFEST, CALIBRATION, "index.faiss", "chunks.jsonl", "sentences.jsonl",
              "sentence_vectors.npy", "documents.jsonl", "sentence_df.json", "lexical")
 EMBED_BATCH = 256  # texts per progress-bar step
 
@@ -395,8 +396,39 @@ def open_index(documents: list[Document], folder: Path, *, config: IndexConfig,
                  folder, len(index.chunks))
         return index
     log.info("Rebuilding the index at %s: %s.", folder, reason)
+    if (folder / CALIBRATION).exists():
+        log.info("The calibrated threshold is dropped with the old index; "
+                 "run python -m eval ... --calibrate again.")
     return build_index(documents, folder, config=config, embedder=embedder,
                        previous=index, progress=progress)
+
+
+def read_calibration(folder: Path) -> dict | None:
+    """The calibration stored with the index in ``folder`` (``{"threshold": t, ...}``),
+    or None when there is none or it is unreadable (logged)."""
+    path = Path(folder) / CALIBRATION
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        threshold = float(data["threshold"])
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold {threshold} is outside [0, 1]")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("Ignoring %s: %s.", path, exc)
+        return None
+    return {**data, "threshold": threshold}
+
+
+def write_calibration(folder: Path, data: dict) -> None:
+    """Write ``data`` as the index's calibration, atomically (temp file, then rename)."""
+    path = Path(folder) / CALIBRATION
+    tmp = path.with_name(f".{CALIBRATION}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def default_index_dir(cache_root: Path, paths: list[str | Path]) -> Path:

@@ -9,7 +9,8 @@ from pathlib import Path
 from index.config import IndexConfig
 from index.embed import Embedder
 from index.ingest import load_documents
-from index.store import Index, default_index_dir, open_index
+from index.store import Index, default_index_dir, open_index, read_calibration, write_calibration
+from index.types import Hit
 from qa.config import DEFAULT_THRESHOLD, DEFAULT_TOP_K, MAX_QUESTION_CHARS
 from qa.question import analyze_question
 from qa.read import read_answers
@@ -65,6 +66,7 @@ class QA:
         self.index = index
         self.embedder = embedder
         self.threshold = threshold
+        self.threshold_source = "argument"   # or "calibrated" / "default" (set by load)
 
     @classmethod
     def load(cls, paths: list[str | Path] | None = None, *, index_dir: str | Path | None = None,
@@ -78,6 +80,8 @@ class QA:
         else a per-user cache folder named after the paths. ``threads``: torch
         threads for embedding (default ``$QA_TORCH_THREADS``, else 1).
         ``max_file_bytes``: refuse larger files (``IngestError``); default no limit.
+        ``threshold``: abstain below this confidence; default: the one stored by
+        ``python -m eval --calibrate`` for this index, else ``DEFAULT_THRESHOLD``.
         """
         paths = list(paths) if paths else [BUNDLED]
         config = config if config is not None else IndexConfig()
@@ -90,8 +94,30 @@ class QA:
         embedder = Embedder(config.model_name, threads=threads)
         index = open_index(documents, Path(index_dir).expanduser(), config=config,
                            embedder=embedder, progress=progress)
-        return cls(index, embedder,
-                   threshold=threshold if threshold is not None else DEFAULT_THRESHOLD)
+        source = "argument"
+        if threshold is None:
+            calibration = read_calibration(index.folder)
+            threshold = calibration["threshold"] if calibration else DEFAULT_THRESHOLD
+            source = "calibrated" if calibration else "default"
+        bot = cls(index, embedder, threshold=threshold)
+        bot.threshold_source = source
+        return bot
+
+    def retrieve(self, question: str, *, top_k: int = DEFAULT_TOP_K) -> list[Hit]:
+        """The passages for ``question``, best first, without reading them.
+        Its first ``k`` hits are the passages ``ask(question, top_k=k)`` reads."""
+        if top_k <= 0:
+            raise ValueError(f"top_k must be > 0, got {top_k}")
+        text = clean_question(question)
+        return retrieve(text, self.embedder.embed_texts([text])[0], self.index, top_k=top_k)
+
+    def save_threshold(self, threshold: float, *, details: dict | None = None) -> None:
+        """Store ``threshold`` with the index, so ``QA.load`` on the same documents
+        uses it from then on (until the index is rebuilt), and use it now."""
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        write_calibration(self.index.folder, {"threshold": threshold, **(details or {})})
+        self.threshold, self.threshold_source = threshold, "calibrated"
 
     def ask(self, question: str, *, top_k: int = DEFAULT_TOP_K) -> Reply:
         """Answer one question; ``reply.answer`` is None when the documents do not say."""

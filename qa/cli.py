@@ -30,9 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--docs", nargs="+", metavar="PATH",
                      help=".txt/.md files or folders (default: the bundled article)")
     _common(ask)
-    ask.add_argument("--top-k", type=_positive, default=DEFAULT_TOP_K, metavar="K",
+    ask.add_argument("--top-k", type=positive_int, default=DEFAULT_TOP_K, metavar="K",
                      help=f"passages to retrieve and read (default {DEFAULT_TOP_K})")
-    ask.add_argument("--threshold", type=_unit_interval, default=None, metavar="T",
+    ask.add_argument("--threshold", type=unit_interval, default=None, metavar="T",
                      help=f"abstain below this confidence (default {DEFAULT_THRESHOLD})")
     ask.add_argument("--json", action="store_true", help="print the reply as JSON")
 
@@ -49,7 +49,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
 
 
-def _positive(value: str) -> int:
+def positive_int(value: str) -> int:
     try:
         n = int(value)
     except ValueError:
@@ -59,7 +59,7 @@ def _positive(value: str) -> int:
     return n
 
 
-def _unit_interval(value: str) -> float:
+def unit_interval(value: str) -> float:
     try:
         x = float(value)
     except ValueError:
@@ -71,7 +71,7 @@ def _unit_interval(value: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(quiet=args.quiet)
+    setup_logging(quiet=args.quiet)
     # Imported after argument parsing, so --help and usage errors are instant.
     from qa import QA, USER_ERRORS
 
@@ -129,7 +129,7 @@ def format_reply(reply, bot) -> str:
     ])
 
 
-def _setup_logging(*, quiet: bool) -> None:
+def setup_logging(*, quiet: bool) -> None:
     """Our own INFO lines (index reuse, rebuild reasons) to stderr; only warnings
     from libraries. A handler filter, because bm25s sets its logger to DEBUG
     when it is imported, after this runs."""
