@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--docs does not go with a SQuAD file: {args.questions} "
                              "brings its own articles as documents")
         check_output_folder(out)
-        docs = [qset.write_documents(_documents_root())] if qset.format == "squad" else args.docs
+        docs = [qset.write_documents(documents_root())] if qset.format == "squad" else args.docs
         bot = QA.load(docs, index_dir=args.index_dir, threshold=args.threshold,
                       progress=not args.quiet)
         result = evaluate(bot, qset, top_k=args.top_k, progress=not args.quiet)
@@ -151,7 +151,7 @@ def write_outputs(out: Path, files: dict[str, str]) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _documents_root() -> Path:
+def documents_root() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("docqa")) / "eval-documents"

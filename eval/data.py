@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.api import QuestionError, clean_question
+
 
 class EvalInputError(ValueError):
     """A question file cannot be used; the message starts with ``file:line:``."""
@@ -23,6 +25,7 @@ class EvalQuestion:
     question: str
     answers: tuple[str, ...]   # gold answers; empty: the documents do not say
     line: int = 0              # where it was read from (1-based), for messages
+    group: str = ""            # SQuAD: the article's title (for train/test splits by article)
 
     @property
     def answerable(self) -> bool:
@@ -66,7 +69,8 @@ def load_questions(path: str | Path) -> QuestionSet:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise EvalInputError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise EvalInputError(f"{path}:{line}: not UTF-8 text (bad byte at offset {exc.start})") from None
     if not text.strip():
         raise EvalInputError(f"{path}:1: empty file, no questions")
     sha = hashlib.sha256(raw).hexdigest()
@@ -92,7 +96,10 @@ def _looks_squad(text: str) -> bool:
 def _read_jsonl(path: Path, text: str) -> tuple[EvalQuestion, ...]:
     questions: list[EvalQuestion] = []
     seen: dict[str, int] = {}
-    for n, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a JSONL record: JSON strings may hold raw U+2028, U+0085...,
+    # which str.splitlines() would also split on.
+    for n, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
@@ -101,9 +108,7 @@ def _read_jsonl(path: Path, text: str) -> tuple[EvalQuestion, ...]:
             raise EvalInputError(f"{path}:{n}: not valid JSON: {exc.msg}") from None
         if not isinstance(row, dict):
             raise EvalInputError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
-        question = row.get("question")
-        if not isinstance(question, str) or not question.strip():
-            raise EvalInputError(f"{path}:{n}: missing 'question' (a non-empty string)")
+        question = _checked_question(path, n, row.get("question"))
         answers = row.get("answers")
         if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers):
             raise EvalInputError(f"{path}:{n}: 'answers' must be a list of non-empty strings "
@@ -130,24 +135,40 @@ def _read_squad(path: Path, text: str, data: dict, sha: str) -> QuestionSet:
     questions: list[EvalQuestion] = []
     documents: list[tuple[str, str]] = []
     names: set[str] = set()
+    seen: dict[str, int] = {}
+    article_lines = _array_element_lines(text, "data")
     for a, article in enumerate(data["data"]):
+        if not isinstance(article, dict):
+            line = article_lines[a] if a < len(article_lines) else where('"data"')
+            raise EvalInputError(f"{path}:{line}: article {a + 1} is not a JSON object")
         title = str(article.get("title") or f"article-{a + 1}")
         paragraphs = article.get("paragraphs")
-        if not isinstance(paragraphs, list) or not paragraphs:
-            raise EvalInputError(f"{path}:{where(title)}: article {title!r} has no 'paragraphs'")
+        if not isinstance(paragraphs, list) or not paragraphs \
+                or not all(isinstance(p, dict) for p in paragraphs):
+            raise EvalInputError(f"{path}:{where(title)}: article {title!r} needs a list of "
+                                 "'paragraphs' objects")
         for p in paragraphs:
             context = p.get("context")
             if not isinstance(context, str) or not context.strip():
                 raise EvalInputError(f"{path}:{where(title)}: a paragraph of {title!r} has no 'context'")
-            for qa in p.get("qas", []):
+            qas = p.get("qas", [])
+            if not isinstance(qas, list) or not all(isinstance(q, dict) for q in qas):
+                raise EvalInputError(f"{path}:{where(title)}: 'qas' of a paragraph of {title!r} "
+                                     "must be a list of objects")
+            for qa in qas:
                 qid = str(qa.get("id", ""))
-                line = where(f'"{qid}"') if qid else where(title)
-                question = qa.get("question")
-                if not isinstance(question, str) or not question.strip():
-                    raise EvalInputError(f"{path}:{line}: missing 'question' (id {qid!r})")
+                line = _line_of_id(text, qid, nth=qid in seen) if qid else where(title)
+                if qid in seen:
+                    raise EvalInputError(f"{path}:{line}: id {qid!r} is already used on line {seen[qid]}")
+                seen[qid] = line
+                question = _checked_question(path, line, qa.get("question"), qid)
                 golds: list[str] = []
                 if not qa.get("is_impossible", False):
-                    for ans in qa.get("answers", []):
+                    answers = qa.get("answers", [])
+                    if not isinstance(answers, list) or not all(isinstance(x, dict) for x in answers):
+                        raise EvalInputError(f"{path}:{line}: 'answers' of question {qid!r} must be a "
+                                             "list of {\"text\", \"answer_start\"} objects")
+                    for ans in answers:
                         start, answer = ans.get("answer_start"), ans.get("text")
                         if not isinstance(answer, str) or not isinstance(start, int) \
                                 or context[start:start + len(answer)] != answer:
@@ -159,7 +180,7 @@ def _read_squad(path: Path, text: str, data: dict, sha: str) -> QuestionSet:
                         raise EvalInputError(f"{path}:{line}: question {qid!r} has no answers "
                                              "and is not marked is_impossible")
                 questions.append(EvalQuestion(qid or f"q{len(questions) + 1}", question,
-                                              _unique(golds), line))
+                                              _unique(golds), line, title))
         name = _slug(title) + ".txt"
         while name in names:
             name = name[:-4] + "_.txt"
@@ -168,6 +189,43 @@ def _read_squad(path: Path, text: str, data: dict, sha: str) -> QuestionSet:
     if not questions:
         raise EvalInputError(f"{path}:1: no questions in the SQuAD file")
     return QuestionSet(path, "squad", tuple(questions), tuple(documents), sha)
+
+
+def _checked_question(path: Path, line: int, question, qid: str | None = None) -> str:
+    """The question if ``QA.ask`` will take it, else ``EvalInputError`` at ``line``."""
+    which = f" (id {qid!r})" if qid else ""
+    if not isinstance(question, str) or not question.strip():
+        raise EvalInputError(f"{path}:{line}: missing 'question' (a non-empty string){which}")
+    try:
+        clean_question(question)
+    except QuestionError as exc:
+        raise EvalInputError(f"{path}:{line}: {exc}{which}") from None
+    return question
+
+
+def _line_of_id(text: str, qid: str, nth: int = 0) -> int:
+    """1-based line of the ``nth`` (from 0) ``"id": <qid>`` (quoted or a bare number)."""
+    found = list(re.finditer(r'"id"\s*:\s*"?' + re.escape(qid) + r'"?\s*[,}\n]', text))
+    m = found[min(nth, len(found) - 1)] if found else None
+    return text.count("\n", 0, m.start()) + 1 if m else 1
+
+
+def _array_element_lines(text: str, key: str) -> list[int]:
+    """1-based lines where the elements of the first ``"key": [...]`` array start."""
+    m = re.search(rf'"{re.escape(key)}"\s*:\s*\[', text)
+    if not m:
+        return []
+    decoder, pos, lines = json.JSONDecoder(), m.end(), []
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return lines
+        lines.append(text.count("\n", 0, pos) + 1)
+        try:
+            _, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return lines
 
 
 def _unique(items) -> tuple[str, ...]:

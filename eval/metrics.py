@@ -129,11 +129,15 @@ def best_threshold(outcomes: list[Outcome]) -> tuple[float, float]:
     return t, f
 
 
+CORRECT_F1 = 0.5  # an answer counts as right when its F1 with a gold answer is at least this
+
+
 def expected_calibration_error(outcomes: list[Outcome], bins: int = 10) -> float:
-    """ECE of the best candidate's confidence as the probability that it is an
-    exact match (an unanswerable question's candidate is always wrong):
-    sum over equal-width bins of (share of questions) x |accuracy - mean confidence|."""
-    pairs = [(o.top_confidence, o.top_em if o.answerable else 0.0)
+    """ECE of the best candidate's confidence read as the probability that it is
+    right (F1 >= ``CORRECT_F1``; an unanswerable question's candidate is always
+    wrong): sum over equal-width bins of (share of questions) x |share right -
+    mean confidence|."""
+    pairs = [(o.top_confidence, float(o.answerable and o.top_f1 >= CORRECT_F1))
              for o in outcomes if o.top_confidence is not None]
     if not pairs:
         return 0.0

@@ -67,6 +67,7 @@ class QA:
         self.embedder = embedder
         self.threshold = threshold
         self.threshold_source = "argument"   # or "calibrated" / "default" (set by load)
+        self.reader_model = None  # qa.read.ReaderModel; None: the one shipped in qa/
 
     @classmethod
     def load(cls, paths: list[str | Path] | None = None, *, index_dir: str | Path | None = None,
@@ -132,7 +133,8 @@ class QA:
         replies = []
         for text, vector in zip(texts, vectors):
             hits = retrieve(text, vector, self.index, top_k=top_k)
-            answers = read_answers(analyze_question(text), vector, hits, self.index)
+            answers = read_answers(analyze_question(text), vector, hits, self.index,
+                                   model=self.reader_model)
             best = answers[0] if answers and answers[0].confidence >= self.threshold else None
             replies.append(Reply(text, best, tuple(answers), tuple(hits)))
         return replies

@@ -1,30 +1,46 @@
 """The extractive reader: from retrieved passages to scored, cited answers.
 
-For each sentence of the retrieved passages it computes four features,
+Every sentence of the retrieved passages is a candidate. For each one the
+reader finds its best answer span and computes the features in ``FEATURES``:
 
-- ``dense``: cosine similarity of the question and the sentence (MiniLM vectors
-  pre-computed at index time);
-- ``lexical``: the IDF-weighted share of the question's terms that the
-  sentence contains (IDF over the index's sentences);
+- ``dense``: cosine similarity of the question and the sentence (MiniLM
+  vectors pre-computed at index time); ``dense_gap``: minus the best one's;
+- ``lexical``: the IDF-weighted share of the question's terms the sentence
+  contains (IDF over the index's sentences); ``lexical_gap``: minus the best;
+- ``bigram``: the share of the question's adjacent term pairs found adjacent
+  in the sentence;
+- ``entity``: the share of the question's capitalised words (names) found in it;
 - ``rank``: ``1 / (1 + r)`` for the best passage rank r (from 0) it appears in;
 - ``span``: for a question that asks for a fact (an amount, a date, a name...),
-  the score of the best candidate span of that kind in the sentence, in [0, 1]:
-  kind agreement x distance to the question's words in the sentence x a
-  penalty for repeating the question's own words; 0 when the sentence holds
-  no candidate of the asked kind;
+  the score in [0, 1] of the best candidate span of that kind in the sentence
+  (kind agreement x closeness to the question's words x a penalty for
+  repeating them); ``no_span``: 1 when the question asks for a fact and the
+  sentence holds no span of that kind; ``typed``: 1 for such questions.
 
-and turns them into a confidence with a logistic function,
-``confidence = 1 / (1 + exp(-(w . features + bias)))``, whose weights are in
-``WEIGHTS``. The answer text is the best span (typed questions) or the best
-clause of the sentence (other questions), always cut from the document by
-offsets, so ``doc.text[a.start:a.end] == a.text``.
+Two logistic models, fitted by ``python -m eval.train_reader`` and stored in
+``reader_model.json`` beside this file, turn them into numbers:
+
+1. the *sentence model* gives ``p``, the probability that the sentence holds
+   the answer; candidates are ranked by it;
+2. the *confidence model* maps ``logit(p)``, the margin of ``p`` over the
+   best other candidate, and the span features to ``confidence``, the
+   probability that the answer given is right (F1 >= 0.5 with a gold answer).
+   It is fitted on held-out questions, unanswerable ones included, so it is
+   calibrated and low when the documents do not say.
+
+The answer text is the best span (fact questions) or the best clause of the
+sentence (other questions), always cut from the document by offsets, so
+``doc.text[a.start:a.end] == a.text``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -35,22 +51,10 @@ from qa.question import NAME_KINDS, Question
 from qa.spans import Span, find_spans
 from qa.types import Answer
 
-
-@dataclass(frozen=True)
-class Weights:
-    bias: float
-    dense: float
-    lexical: float
-    rank: float
-    span: float
-
-
-# Typed questions weigh the presence of a span of the asked kind; untyped ones
-# (description, reason, yes/no) have no span feature.
-WEIGHTS = {
-    "typed": Weights(bias=-6.0, dense=5.0, lexical=3.0, rank=0.5, span=3.5),
-    "untyped": Weights(bias=-5.0, dense=6.0, lexical=3.0, rank=0.5, span=0.0),
-}
+FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "entity", "rank", "span",
+            "no_span", "typed")
+CONFIDENCE_FEATURES = ("logit", "margin", "span", "no_span", "typed")
+MODEL_PATH = Path(__file__).with_name("reader_model.json")
 
 # How well a span kind answers a question kind (missing pairs: 0).
 _KIND_FIT = {
@@ -72,19 +76,64 @@ _CLAUSE_BREAK = re.compile(r"[,;:]\s+|\s+[–—-]\s+|\s*[()]\s*")
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class Logistic:
+    """``sigmoid(intercept + coef . x)`` over named features."""
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    def __post_init__(self) -> None:
+        if len(self.features) != len(self.coef):
+            raise ValueError(f"{len(self.features)} features but {len(self.coef)} weights")
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """Probabilities for ``rows`` (shape ``(n, len(features))``)."""
+        z = rows @ np.asarray(self.coef) + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+    def to_dict(self) -> dict:
+        return {"features": list(self.features), "coef": list(self.coef),
+                "intercept": self.intercept}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Logistic":
+        return cls(tuple(d["features"]), tuple(float(c) for c in d["coef"]), float(d["intercept"]))
+
+
+@dataclass(frozen=True)
+class ReaderModel:
+    sentence: Logistic     # over FEATURES
+    confidence: Logistic   # over CONFIDENCE_FEATURES
+
+    def to_dict(self) -> dict:
+        return {"sentence": self.sentence.to_dict(), "confidence": self.confidence.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ReaderModel":
+        model = cls(Logistic.from_dict(d["sentence"]), Logistic.from_dict(d["confidence"]))
+        if model.sentence.features != FEATURES or model.confidence.features != CONFIDENCE_FEATURES:
+            raise ValueError("reader model features do not match this version of qa.read")
+        return model
+
+
+@lru_cache(maxsize=4)
+def load_reader_model(path: Path = MODEL_PATH) -> ReaderModel:
+    return ReaderModel.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sentence with its best span and features (``FEATURES`` order)."""
     sentence: Sentence
     hit: Hit
-    rank: int
-    span: tuple[int, int] | None   # [start, end) in the document
-    features: tuple[float, float, float, float]
-    confidence: float
+    span: tuple[int, int] | None   # [start, end) in the document; None: the whole sentence
+    features: tuple[float, ...]
 
 
-def read_answers(question: Question, query_vector: np.ndarray, hits: list[Hit],
-                 index: Index, *, max_answers: int = 5) -> list[Answer]:
-    """Scored answers from the sentences of ``hits``, best first, at most one
-    per sentence, overlapping spans removed. Empty when ``hits`` is empty."""
+def sentence_candidates(question: Question, query_vector: np.ndarray, hits: list[Hit],
+                        index: Index) -> list[Candidate]:
+    """Every sentence of ``hits`` (once, with its best-ranked passage) with its
+    best span and its features. Empty when ``hits`` is empty."""
     seen: dict[int, tuple[Sentence, Hit, int]] = {}
     for rank, hit in enumerate(hits):
         for sentence in index.sentences_of(hit.chunk):
@@ -94,13 +143,38 @@ def read_answers(question: Question, query_vector: np.ndarray, hits: list[Hit],
     ids = np.fromiter(seen, dtype=np.int64)
     dense = index.sentence_vectors[ids] @ np.asarray(query_vector, dtype=np.float32)
     idf = _idf_table(question, index)
-    candidates = [
-        _score_sentence(question, sentence, hit, rank, float(d), idf, index)
-        for (sentence, hit, rank), d in zip(seen.values(), dense)
-    ]
-    candidates.sort(key=lambda c: -c.confidence)
+    pairs = set(zip(question.terms, question.terms[1:]))
+    entities = _question_entities(question.text)
+    raw = [_sentence_features(question, sentence, rank, idf, pairs, entities)
+           for sentence, _, rank in seen.values()]
+    best_dense = float(dense.max())
+    best_lexical = max(r[1] for r in raw)
+    out = []
+    for (sentence, hit, rank), d, (span, lexical, bigram, entity, span_score) in zip(
+            seen.values(), dense, raw):
+        typed = float(question.typed)
+        features = (float(d), float(d) - best_dense, lexical, lexical - best_lexical, bigram,
+                    entity, 1.0 / (1 + rank), span_score, typed * float(span_score == 0.0), typed)
+        out.append(Candidate(sentence, hit, span, features))
+    return out
+
+
+def read_answers(question: Question, query_vector: np.ndarray, hits: list[Hit],
+                 index: Index, *, max_answers: int = 5,
+                 model: ReaderModel | None = None) -> list[Answer]:
+    """Scored answers from the sentences of ``hits``, best first, at most one
+    per sentence, overlapping spans removed. Empty when ``hits`` is empty."""
+    candidates = sentence_candidates(question, query_vector, hits, index)
+    if not candidates:
+        return []
+    model = model if model is not None else load_reader_model()
+    x = np.array([c.features for c in candidates])
+    p = model.sentence.predict(x)
+    confidence = model.confidence.predict(confidence_features(p, x))
+    order = np.argsort(-p, kind="stable")
     answers: list[Answer] = []
-    for c in candidates:
+    for i in order:
+        c = candidates[i]
         start, end = c.span if c.span else (c.sentence.start, c.sentence.end)
         if any(a.doc_id == c.sentence.doc_id and start < a.end and a.start < end for a in answers):
             continue
@@ -108,10 +182,30 @@ def read_answers(question: Question, query_vector: np.ndarray, hits: list[Hit],
         answers.append(Answer(
             text=doc.text[start:end], doc_id=doc.doc_id, title=doc.title, start=start, end=end,
             sentence=c.sentence.text, sentence_start=c.sentence.start,
-            sentence_end=c.sentence.end, confidence=c.confidence, kind=question.kind, hit=c.hit))
+            sentence_end=c.sentence.end, confidence=float(confidence[i]), kind=question.kind,
+            hit=c.hit))
         if len(answers) == max_answers:
             break
+    # The confidence model is monotone in p only for a fixed margin: keep the
+    # order the sentence model chose, but never show a later answer as surer.
+    for k in range(1, len(answers)):
+        if answers[k].confidence > answers[k - 1].confidence:
+            answers[k] = replace(answers[k], confidence=answers[k - 1].confidence)
     return answers
+
+
+def confidence_features(p: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Rows of ``CONFIDENCE_FEATURES`` for candidates with sentence probabilities
+    ``p`` and features ``x`` (rows of ``FEATURES``)."""
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    if len(p) > 1:
+        top2 = np.sort(p)[-2:]
+        other_best = np.where(p >= top2[1], top2[0], top2[1])
+    else:
+        other_best = np.zeros_like(p)
+    col = {name: x[:, i] for i, name in enumerate(FEATURES)}
+    return np.column_stack([np.log(p / (1 - p)), p - other_best, col["span"], col["no_span"],
+                            col["typed"]])
 
 
 def _idf_table(question: Question, index: Index) -> dict[str, float]:
@@ -120,28 +214,31 @@ def _idf_table(question: Question, index: Index) -> dict[str, float]:
                         (index.sentence_df.get(t, 0) + 0.5)) for t in set(question.terms)}
 
 
-def _score_sentence(question: Question, sentence: Sentence, hit: Hit, rank: int, dense: float,
-                    idf: dict[str, float], index: Index) -> _Candidate:
+def _question_entities(text: str) -> set[str]:
+    """Terms of the question's capitalised words, its first word aside ("Normandy", "BSkyB")."""
+    words = re.findall(r"[\w'’-]+", text)[1:]
+    return {t for w in words if w[:1].isupper() for t in tokenize(w)}
+
+
+def _sentence_features(question: Question, sentence: Sentence, rank: int,
+                       idf: dict[str, float], pairs: set[tuple[str, str]], entities: set[str]):
+    """``(span, lexical, bigram, entity, span_score)`` of one sentence."""
     tokens = token_spans(sentence.text)
+    terms = [t for _, _, t in tokens]
+    entity = len(entities & set(terms)) / len(entities) if entities else 0.0
     matched = [(s, e) for s, e, t in tokens if t in idf]
-    present = {t for _, _, t in tokens} & idf.keys()
     total = sum(idf.values())
-    lexical = sum(idf[t] for t in present) / total if total else 0.0
-    rank_feature = 1.0 / (1 + rank)
+    lexical = sum(idf[t] for t in set(terms) & idf.keys()) / total if total else 0.0
+    bigram = len(pairs & set(zip(terms, terms[1:]))) / len(pairs) if pairs else 0.0
     if question.typed:
         best = _best_span(question, sentence.text, tokens, matched, idf)
         span_score = best[0] if best else 0.0
         local = (best[1].start, best[1].end) if best else None
-        weights = WEIGHTS["typed"]
     else:
         span_score = 0.0
         local = _best_clause(sentence.text, matched, idf.keys())
-        weights = WEIGHTS["untyped"]
-    features = (dense, lexical, rank_feature, span_score)
-    z = (weights.bias + weights.dense * dense + weights.lexical * lexical
-         + weights.rank * rank_feature + weights.span * span_score)
     span = (sentence.start + local[0], sentence.start + local[1]) if local else None
-    return _Candidate(sentence, hit, rank, span, features, 1.0 / (1.0 + math.exp(-z)))
+    return span, lexical, bigram, entity, span_score
 
 
 def _best_span(question: Question, text: str, tokens, matched,
