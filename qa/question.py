@@ -175,7 +175,7 @@ def _classify(low: str, q: str) -> tuple[str, str | None, bool]:
             # "what is/are/does ..." asks for a description; "which X" for a thing named X.
             if word == "which" and head is not None:
                 return "entity", head, plural
-            break
+            return "description", head, plural
     if re.match(_AUX + r"\b", low):
         return "yesno", None, False
     return "description", None, False

@@ -236,7 +236,11 @@ def _sentence_features(question: Question, sentence: Sentence, rank: int,
         local = (best[1].start, best[1].end) if best else None
     else:
         span_score = 0.0
-        local = _best_clause(sentence.text, matched, idf.keys())
+        local = None
+        if question.kind in ("description", "reason"):
+            local = _best_gap(question, sentence.text)
+        if local is None:
+            local = _best_clause(sentence.text, matched, idf.keys())
     span = (sentence.start + local[0], sentence.start + local[1]) if local else None
     return span, lexical, bigram, entity, span_score
 
@@ -315,6 +319,79 @@ def _proximity(span: Span, tokens, matched) -> float:
     if not gaps:
         return 0.5  # the question's words are inside the span only
     return 1.0 / (1.0 + min(gaps) / 3.0)
+
+
+_GAP_WORD = re.compile(r"[^\s,;:()\[\]“”\"«»–—]+")
+_GAP_BREAK = re.compile(r"[,;:()\[\]“”\"«»–—]|\s-\s")
+_EDGE_PUNCT = ".?!'’"
+_QUOTED = re.compile(r"[“\"«]([^”\"»]{2,120})[”\"»]")
+
+
+def _best_gap(question: Question, text: str) -> tuple[int, int] | None:
+    """For descriptive questions: the run of words the question does not
+    contain that sits right next to the words it does, within one clause
+    ("most of the HD material uses [the DVB-S2] standard"). Stop words are
+    trimmed from its ends; when the question names a thing ("what
+    consortium") and the run holds a capitalised name, the name is the answer.
+    None when no run touches the question's words."""
+    terms = set(question.terms)
+    words = []  # (start, end, content, matched, clause)
+    clause, prev_end = 0, 0
+    for m in _GAP_WORD.finditer(text):
+        s, e = m.start(), m.end()
+        while e > s and text[e - 1] in _EDGE_PUNCT:
+            e -= 1
+        if e == s:
+            continue
+        if _GAP_BREAK.search(text, prev_end, s):
+            clause += 1
+        word_terms = tokenize(text[s:e])
+        words.append((s, e, bool(word_terms), any(t in terms for t in word_terms), clause))
+        prev_end = m.end()
+    best, best_score = None, 0.0
+    i = 0
+    while i < len(words):
+        if words[i][3]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(words) and not words[j + 1][3] and words[j + 1][4] == words[i][4]:
+            j += 1
+        run = words[i:j + 1]
+        touching = (i > 0 and words[i - 1][3] and words[i - 1][4] == words[i][4]) \
+            + (j + 1 < len(words) and words[j + 1][3] and words[j + 1][4] == words[j][4])
+        # Question words close by on either side (1/distance, same clause, 4 words).
+        around = sum(1.0 / d for d in range(1, 5) for k in (i - d, j + d)
+                     if 0 <= k < len(words) and words[k][3] and words[k][4] == words[i][4])
+        while run and not run[0][2]:
+            run = run[1:]
+        while run and not run[-1][2]:
+            run = run[:-1]
+        # One plain word ("obvious", "concluded") is rarely the answer; a name
+        # or a number may be.
+        enough = run and (sum(w[2] for w in run) >= 2 or any(
+            text[w[0]].isupper() or any(ch.isdigit() for ch in text[w[0]:w[1]]) for w in run))
+        if enough and touching:
+            in_clause = sum(1 for w in words if w[3] and w[4] == words[i][4])
+            score = touching + 0.5 * around + 0.25 * in_clause - 0.04 * len(run)
+            if score > best_score:
+                best, best_score = run, score
+        i = j + 1
+    # A quoted phrase next to the question's words is a strong candidate:
+    # the strategy of “closeness of the agreements”, the project of “turning ...”.
+    for m in _QUOTED.finditer(text):
+        inner_s, inner_e = m.start(1), m.end(1)
+        near = [w for w in words if w[3] and (0 <= inner_s - w[1] <= 12 or 0 <= w[0] - inner_e <= 12)]
+        n_words = len(text[inner_s:inner_e].split())
+        if near and 1 <= n_words <= 12 and 3.2 - 0.04 * n_words > best_score:
+            return inner_s, inner_e
+    if best is None:
+        return None
+    if question.head:
+        caps = [w for w in best if text[w[0]].isupper() and w[0] > 0]
+        if caps:
+            return caps[0][0], caps[-1][1]
+    return best[0][0], best[-1][1]
 
 
 def _best_clause(text: str, matched, terms) -> tuple[int, int] | None:

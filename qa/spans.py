@@ -13,7 +13,8 @@ from dataclasses import dataclass
 _QUAL = (r"(?:(?:more|less|fewer) than|over|under|about|around|approximately|almost|nearly"
          r"|roughly|up to|at least|at most|some|only|just|nearly|below|above)\s+")
 _NUM = r"\d+(?:[.,]\d+)*"
-_SCALE = r"(?:\s*(?:trillion|billion|million|thousand|hundred|bn|mln|tn)\b)"
+# "bn", "m", "k" are scales only glued to the number ("£304m", "$2bn").
+_SCALE = r"(?:\s*(?:trillion|billion|million|thousand|hundred|mln)\b|(?:bn|tn|m|k)\b)"
 _CURRENCY_WORDS = (r"(?:(?:US|U\.S\.|American|Hong Kong|Canadian|Australian)\s+)?"
                    r"(?:dollars?|euros?|pounds?(?: sterling)?|yuan|renminbi|rubles?|roubles?|tenge"
                    r"|yen|rupees?|francs?|marks?|USD|EUR|GBP|CNY|RMB|KZT)\b")
@@ -32,7 +33,7 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
         rf"(?:{_QUAL})?(?:{_NUM}\s?(?:%|percent\b|per cent\b|percentage points?\b)"
         r"|(?:a|one|two|three)[\s-](?:third|quarter|fifth|tenth)s?\b|\bhalf\b)", re.I)),
     ("date", re.compile(
-        rf"(?:\b\d{{1,2}}\s+{_MONTH}(?:,?\s+\d{{4}})?|{_MONTH}(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?"
+        rf"(?:\b\d{{1,2}}\s+{_MONTH}(?:,?\s+\d{{4}})?|{_MONTH}(?:\s+\d{{1,2}}(?:st|nd|rd|th)?\b)?"
         rf"(?:,?\s+\d{{4}})?|\b(?:early|mid|late)[\s-]\d{{4}}s?\b|\b\d{{1,2}}(?:st|nd|rd|th)"
         r"\s+(?:and\s+\d{1,2}(?:st|nd|rd|th)\s+)?centur(?:y|ies)\b|\b(?:1[0-9]|20)\d\d(?:s\b|\b)"
         r"|\b(?:a few|several|many|some|\d+|two|three|four|five|ten)\s+(?:years?|months?|decades?"
