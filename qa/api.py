@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from index.config import IndexConfig
@@ -12,7 +13,8 @@ from index.ingest import load_documents
 from index.store import Index, default_index_dir, open_index, read_calibration, write_calibration
 from index.types import Hit
 from qa.config import DEFAULT_THRESHOLD, DEFAULT_TOP_K, MAX_QUESTION_CHARS
-from qa.question import analyze_question
+from qa.followup import Turn, resolve
+from qa.question import NAME_KINDS, analyze_question
 from qa.read import read_answers
 from qa.retrieve import retrieve
 from qa.types import Reply
@@ -120,9 +122,22 @@ class QA:
         write_calibration(self.index.folder, {"threshold": threshold, **(details or {})})
         self.threshold, self.threshold_source = threshold, "calibrated"
 
-    def ask(self, question: str, *, top_k: int = DEFAULT_TOP_K) -> Reply:
-        """Answer one question; ``reply.answer`` is None when the documents do not say."""
-        return self.ask_batch([question], top_k=top_k)[0]
+    def ask(self, question: str, *, top_k: int = DEFAULT_TOP_K,
+            history: list[Reply] | None = None) -> Reply:
+        """Answer one question; ``reply.answer`` is None when the documents do not say.
+
+        ``history``: the earlier replies of a conversation, oldest first. A
+        follow-up ("And how much did it lend?") is then rewritten from the
+        previous turn (``qa.followup``), and ``reply.query`` shows what was searched.
+        """
+        if not history:
+            return self.ask_batch([question], top_k=top_k)[0]
+        text = clean_question(question)
+        turns = [Turn(r.searched, r.answer.text if r.answer else None,
+                      bool(r.answer) and r.answer.kind in NAME_KINDS) for r in history]
+        query = resolve(text, turns)
+        reply = self.ask_batch([query], top_k=top_k)[0]
+        return replace(reply, question=text, query=query)
 
     def ask_batch(self, questions: list[str], *, top_k: int = DEFAULT_TOP_K) -> list[Reply]:
         """Answer several questions, embedding them in one batch."""
@@ -136,7 +151,7 @@ class QA:
             answers = read_answers(analyze_question(text), vector, hits, self.index,
                                    model=self.reader_model)
             best = answers[0] if answers and answers[0].confidence >= self.threshold else None
-            replies.append(Reply(text, best, tuple(answers), tuple(hits)))
+            replies.append(Reply(text, best, tuple(answers), tuple(hits), query=text))
         return replies
 
 

@@ -45,6 +45,12 @@ class Reply:
     answer: Answer | None          # None: the documents do not say
     answers: tuple[Answer, ...]    # candidates, best first, near-duplicates removed
     passages: tuple[Hit, ...]      # retrieved, best first; also when abstaining
+    query: str = ""                # what was searched: the question, or a follow-up made
+                                   # to stand alone (qa.followup); "" means the question
+
+    @property
+    def searched(self) -> str:
+        return self.query or self.question
 
     @property
     def abstained(self) -> bool:
@@ -53,6 +59,7 @@ class Reply:
     def to_dict(self) -> dict:
         return {
             "question": self.question,
+            "query": self.searched,
             "answer": self.answer.to_dict() if self.answer else None,
             "answers": [a.to_dict() for a in self.answers],
             "passages": [passage_dict(h) for h in self.passages],
