@@ -76,7 +76,8 @@ def test_dev_set_accuracy_floor(bundled_bot, dev_questions):
 
 def test_to_dict_is_the_documented_json(bundled_bot):
     d = json.loads(json.dumps(bundled_bot.ask("Who is the new president of Kazakhstan?").to_dict()))
-    assert set(d) == {"question", "answer", "answers", "passages"}
+    assert set(d) == {"question", "query", "answer", "answers", "passages"}
+    assert d["query"] == d["question"], "a question without history is searched as asked"
     assert {"text", "sentence", "doc_id", "title", "start", "end", "confidence"} <= set(d["answer"])
     assert d["answers"][0] == d["answer"]
     for p in d["passages"]:
