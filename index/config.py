@@ -25,7 +25,7 @@ class IndexConfig:
     bm25_b: float = 0.75
     # Version of our own tokenizer / sentence splitter rules (index/lexical.py,
     # index/sentences.py): bump when they change, so indexes get rebuilt.
-    text_rules: int = 1
+    text_rules: int = 2
 
     def __post_init__(self) -> None:
         if self.chunk_size <= 0:

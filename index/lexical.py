@@ -30,19 +30,46 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+# Irregular verb forms the stemmer leaves apart from their base ("lent" vs
+# "lending"): mapped to the base before stemming. Forms that are common other
+# words ("left", "found", "set") are not listed.
+IRREGULAR = {w: base for base, forms in {
+    "lend": "lent", "spend": "spent", "pay": "paid", "sell": "sold", "buy": "bought",
+    "build": "built", "win": "won", "begin": "began begun", "bring": "brought",
+    "think": "thought", "teach": "taught", "catch": "caught", "fight": "fought",
+    "seek": "sought", "hold": "held", "lead": "led", "lose": "lost",
+    "make": "made", "meet": "met", "send": "sent", "tell": "told",
+    "give": "gave given", "take": "took taken", "write": "wrote written",
+    "go": "went gone", "come": "came", "grow": "grew grown", "know": "knew known",
+    "rise": "rose risen", "fall": "fell fallen", "choose": "chose chosen",
+    "speak": "spoke spoken", "break": "broke broken", "drive": "drove driven",
+    "fly": "flew flown", "draw": "drew drawn", "show": "shown", "see": "saw seen",
+    "say": "said", "get": "got gotten", "keep": "kept", "feel": "felt", "run": "ran",
+    "stand": "stood", "understand": "understood", "sit": "sat",
+    "hear": "heard", "mean": "meant", "strike": "struck",
+    "swim": "swam swum", "sing": "sang sung", "drink": "drank drunk", "eat": "ate eaten",
+    "forbid": "forbade forbidden", "forget": "forgot forgotten", "freeze": "froze frozen",
+    "hide": "hid hidden", "ride": "rode ridden", "shake": "shook shaken",
+    "steal": "stole stolen", "wear": "wore worn", "tear": "tore torn",
+    "bear": "bore born borne", "throw": "threw thrown", "blow": "blew blown",
+    "wake": "woke woken", "overtake": "overtook overtaken", "withdraw": "withdrew withdrawn",
+}.items() for w in forms.split()}
+
+
 def token_spans(text: str) -> list[tuple[int, int, str]]:
     """``(start, end, term)`` for each content word of ``text``: lower-cased,
     stemmed, stop words and single letters dropped. ``text[start:end]`` is the surface word."""
     words = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text)]
     # Single letters are left-overs of "Smith's", "U.S.": no topic in them.
     words = [w for w in words if w[2] not in STOPWORDS and (len(w[2]) > 1 or w[2].isdigit())]
-    stems = _stemmer().stemWords([w[2] for w in words])
+    stems = _stemmer().stemWords([IRREGULAR.get(w[2], w[2]) for w in words])
     return [(s, e, stem) for (s, e, _), stem in zip(words, stems)]
 
 
 def stem(word: str) -> str:
     """The term of one word (lower-cased and stemmed; stop words are not dropped)."""
-    return _stemmer().stemWord(word.lower())
+    word = word.lower()
+    return _stemmer().stemWord(IRREGULAR.get(word, word))
 
 
 def tokenize(text: str) -> list[str]:

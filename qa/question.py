@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from index.lexical import tokenize
+from index.lexical import stem, tokenize
 
 TYPED_KINDS = frozenset({"money", "number", "percent", "date", "person", "organisation",
                          "place", "entity"})
@@ -58,6 +58,8 @@ class Question:
     terms: tuple[str, ...]    # stemmed content words (index.lexical.tokenize), in order
     head: str | None = None   # the noun after which/what/how many, when there is one
     plural: bool = False      # the question asks for several things ("which two", "refineries")
+    lead: str | None = None   # words right before the wh-word: "according to", "between"
+    verb: str | None = None   # stem of the verb right after who/what ("who published" -> publish)
 
     @property
     def typed(self) -> bool:
@@ -75,7 +77,12 @@ def analyze_question(text: str) -> Question:
     q = " ".join(text.replace("’", "'").split())
     low = q.lower()
     kind, head, plural = _classify(low, q)
-    return Question(text=text, kind=kind, terms=tuple(tokenize(text)), head=head, plural=plural)
+    lead = re.match(r"(?:[a-z]+\s+){0,2}?((?:[a-z]+\s+){1,2})(?:which|what|whom)\b", low)
+    verb = re.match(r"(?:who|what)\s+(?:[a-z]+ly\s+)?([a-z]+)\b", low)  # "what actively replicates"
+    verb_word = verb.group(1) if verb and not re.fullmatch(_AUX, verb.group(1)) else None
+    return Question(text=text, kind=kind, terms=tuple(tokenize(text)), head=head, plural=plural,
+                    lead=lead.group(1).strip() if lead else None,
+                    verb=stem(verb_word) if verb_word else None)
 
 
 _STOP_HEAD = frozenset("""of in on at to for with from by about between under over into after

@@ -256,11 +256,14 @@ def _best_span(question: Question, text: str, tokens, matched,
         if fit == 0.0:
             continue
         span_terms = tokenize(span.text)
-        repeated = sum(t in terms for t in span_terms) / len(span_terms) if span_terms else 0.0
+        # The head noun inside a name is no repeat: "which region" -> "Xinjiang ... Region".
+        head = stem(question.head) if question.head else None
+        repeated = sum(t in terms and t != head for t in span_terms) / len(span_terms) \
+            if span_terms else 0.0
         if span_terms and repeated == 1.0:
             continue  # only repeats the question: not an answer
         if span.kind == "name":
-            fit *= _name_fit(question.kind, span.text)
+            fit *= _name_fit(question.kind, span.text) * _structure_fit(question, span, text, tokens)
         elif question.head and question.kind in ("number", "money", "percent"):
             # "How many enterprises" wants a number counting enterprises: the
             # head noun (or unit) should sit next to it ("51 enterprises").
@@ -294,10 +297,29 @@ def _near_head(span: Span, tokens, head: str, window: int = 3) -> bool:
     return head in before or head in after
 
 
+def _structure_fit(question: Question, span: Span, text: str, tokens) -> float:
+    """1.3 when the words before the span mirror the question's shape, else 1:
+    the words before its wh-word ("According to [Kazakh Invest]", "between
+    [the United States and China]"), a passive agent ("who published" ->
+    "Published by [the Center]"), or its head noun in apposition ("another
+    close neighbor – [Moscow]")."""
+    before = text[max(0, span.start - 40):span.start].lower()
+    before = re.sub(r"(?:\bthe\s+|[\s,–—-])+$", " ", before).rstrip()
+    if question.lead and before.endswith(question.lead):
+        return 1.3
+    if question.verb and re.search(rf"\b{re.escape(question.verb)}\w*\s+by$", before):
+        return 1.3
+    if question.head:
+        preceding = [t for s, _, t in tokens if s < span.start][-2:]
+        if stem(question.head) in preceding:
+            return 1.3
+    return 1.0
+
+
 def _name_fit(kind: str, text: str) -> float:
     org_like = bool(_ORG_WORDS.search(text) or _ACRONYM.match(text))
     if kind == "organisation":
-        return 1.0 if org_like else 0.7
+        return 1.0 if org_like else 0.5
     if kind in ("person", "place"):
         return 0.7 if org_like else 1.0
     return 1.0
@@ -369,7 +391,7 @@ def _best_gap(question: Question, text: str) -> tuple[int, int] | None:
             run = run[:-1]
         # One plain word ("obvious", "concluded") is rarely the answer; a name
         # or a number may be.
-        enough = run and (sum(w[2] for w in run) >= 2 or any(
+        enough = run and (sum(w[2] for w in run) >= 2 or touching == 2 or any(
             text[w[0]].isupper() or any(ch.isdigit() for ch in text[w[0]:w[1]]) for w in run))
         if enough and touching:
             in_clause = sum(1 for w in words if w[3] and w[4] == words[i][4])
@@ -382,8 +404,9 @@ def _best_gap(question: Question, text: str) -> tuple[int, int] | None:
     for m in _QUOTED.finditer(text):
         inner_s, inner_e = m.start(1), m.end(1)
         near = [w for w in words if w[3] and (0 <= inner_s - w[1] <= 12 or 0 <= w[0] - inner_e <= 12)]
-        n_words = len(text[inner_s:inner_e].split())
-        if near and 1 <= n_words <= 12 and 3.2 - 0.04 * n_words > best_score:
+        inner_terms = tokenize(text[inner_s:inner_e])
+        new_words = [t for t in inner_terms if t not in terms]
+        if near and new_words and len(inner_terms) <= 12:
             return inner_s, inner_e
     if best is None:
         return None

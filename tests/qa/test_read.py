@@ -30,5 +30,10 @@ def test_no_gap_when_nothing_touches_the_question():
     assert gap("What colour is the submarine?", "Bananas grow in warm countries.") is None
 
 
-def test_single_plain_word_is_not_an_answer():
-    assert gap("What does the report say about rivers?", "It is obvious that the report describes rivers.") is None
+def test_single_plain_word_beside_the_question_on_one_side_is_not_an_answer():
+    assert gap("What did the mayor announce?", "The mayor resigned.") is None
+
+
+def test_single_word_between_question_words_is_an_answer():
+    assert gap("What actively replicates rumours on social networks?",
+               "Rumours are replicated by videos on social networks.") == "videos"
