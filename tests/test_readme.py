@@ -16,7 +16,7 @@ def test_exactly_two_setup_commands():
     commands = setup_commands()
     assert len(commands) == 2, commands
     run, test = commands
-    assert "pip install -r requirements.txt" in run and "python -m qa ask" in run
+    assert "pip install -r requirements.txt" in run and run.endswith("python -m ui")
     assert "pip install -r requirements.txt" in test and test.endswith("python -m pytest")
 
 

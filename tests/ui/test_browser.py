@@ -1,0 +1,150 @@
+"""The app in a real browser (Debian's Chromium through Playwright).
+
+Each test also checks the page asked nothing of any host but 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import pytest
+from uitest import AIIB_ANSWER, AIIB_QUESTION, GARDEN_DOC, OFF_TOPIC, XSS_DOC
+
+from ui.config import EXAMPLES
+from ui.render import confidence_text
+
+pytestmark = pytest.mark.slow
+
+
+def cited_is_in_view(page) -> bool:
+    """The cited span lies inside the document box's visible area."""
+    return page.evaluate("""() => {
+        const box = document.querySelector('#docqa-document .docqa-doc').getBoundingClientRect();
+        const mark = document.querySelector('#docqa-cited').getBoundingClientRect();
+        return mark.height > 0 && mark.top >= box.top && mark.bottom <= box.bottom;
+    }""")
+
+
+def test_a_typed_question_gets_its_cited_highlighted_answer(open_page, bundled_url, ui_bot, tmp_path):
+    expected = ui_bot.ask(AIIB_QUESTION)
+    app = open_page(bundled_url)
+    reply = app.ask(AIIB_QUESTION)
+    assert reply.locator("strong").first.inner_text() == AIIB_ANSWER
+    assert reply.locator("blockquote mark.docqa-answer").inner_text() == AIIB_ANSWER
+    text = reply.inner_text()
+    assert "Source: china-kazakhstan.txt, paragraph 6, characters 2470-2492" in text
+    assert f"Confidence: {confidence_text(expected.answer.confidence)}" in text
+    # the question stays in the history, the box is emptied for the next one
+    assert app.page.locator("#docqa-chat").get_by_text(AIIB_QUESTION).count() == 1
+    assert app.question.input_value() == ""
+
+    evidence = app.page.locator("#docqa-evidence")
+    source = evidence.locator(".docqa-passage.docqa-source")
+    assert source.count() == 1 and "answer read here" in source.inner_text()
+    assert source.locator("mark.docqa-answer").inner_text() == AIIB_ANSWER
+    assert evidence.locator(".docqa-passage").count() == 5
+    assert f"fused {expected.passages[0].score:.4f}" in evidence.locator(".docqa-passage").first.inner_text()
+
+    document = app.page.locator("#docqa-document")
+    assert document.locator("#docqa-cited").inner_text() == AIIB_ANSWER
+    assert document.locator(".docqa-doc").inner_text().startswith("China’s growth is a topic")
+    app.page.wait_for_function("""() => {
+        const box = document.querySelector('#docqa-document .docqa-doc');
+        return box && box.scrollTop > 0;
+    }""", timeout=5000)
+    assert cited_is_in_view(app.page)
+
+    app.page.screenshot(path=str(tmp_path / "answer.png"))
+    assert (tmp_path / "answer.png").stat().st_size > 10_000
+    assert app.outside == [] and app.dialogs == []
+
+
+def test_abstention_example_button_and_clear(open_page, bundled_url, ui_bot):
+    app = open_page(bundled_url)
+    example = EXAMPLES[0]
+    app.page.get_by_role("button", name=example).click()
+    app.page.wait_for_function("document.querySelectorAll('#docqa-chat .docqa-reply').length > 0")
+    assert app.page.locator("#docqa-chat").get_by_text(example).count() == 1
+    expected = ui_bot.ask(example).answer
+    shown = app.bot_messages().last.locator("strong").first.inner_text()
+    assert shown == (expected.text if expected else "The document does not say.")
+
+    reply = app.ask(OFF_TOPIC)
+    assert reply.locator("strong").first.inner_text() == "The document does not say."
+    assert "Closest passages:" in reply.inner_text() and reply.locator("li").count() == 3
+    assert "closest passage marked" in app.page.locator("#docqa-document").inner_text()
+    assert app.page.locator("#docqa-document #docqa-cited.docqa-closest-passage").count() == 1
+
+    app.page.locator("#docqa-clear").click()
+    app.page.wait_for_function("document.querySelectorAll('#docqa-chat .docqa-reply').length == 0")
+    assert "appear here" in app.page.locator("#docqa-evidence").inner_text()
+    assert app.outside == []
+
+
+def test_bad_questions_are_chat_messages_and_the_chat_goes_on(open_page, bundled_url):
+    app = open_page(bundled_url)
+    long = app.ask("x" * 100_000)
+    assert "Cannot answer: question is too long (100,000 characters; the limit is 1,000)" in long.inner_text()
+    blank = app.ask("\x01\x02   \x07")
+    assert "Cannot answer: question is empty" in blank.inner_text()
+    good = app.ask("\x07" + AIIB_QUESTION.replace(" the ", " the\x00 "))
+    assert good.locator("strong").first.inner_text() == AIIB_ANSWER
+    assert app.bot_messages().count() == 3
+    assert "Traceback" not in app.page.content()
+
+
+def test_a_hostile_document_is_shown_as_text(open_page, serve, tmp_path):
+    from qa import QA
+
+    doc = tmp_path / "vault.md"
+    doc.write_text(XSS_DOC, encoding="utf-8")
+    bot = QA.load([doc], index_dir=tmp_path / "index", progress=False)
+    app = open_page(serve(bot, bundled=False))
+    question = 'Where was the picture <img src=x onerror="window.__xss = 5"> taken?'
+    reply = app.ask(question)
+    page = app.page
+    page.wait_for_timeout(300)   # give any injected handler the chance to fire
+    assert page.evaluate("window.__xss") is None
+    assert app.dialogs == [] and app.outside == []
+    assert reply.locator("strong").first.inner_text() == "Paris"
+    assert 'The picture <img src=x onerror="window.__xss = 2"> was taken' in reply.inner_text()
+    assert "Source: Vault notes <b>bold?</b>, paragraph 3" in reply.inner_text()
+    assert page.locator("#docqa-chat").get_by_text(question).count() == 1
+    shown = page.locator("#docqa-document .docqa-doc").inner_text()
+    assert "<script>window.__xss = 1; alert(1)</script>" in shown
+    assert "See [the bank](http://evil.example/phish) and **not bold** and $$x^2$$" in shown
+    assert "${window.__xss = 3} and {{value}}" in shown
+    for panel in ("#docqa-chat", "#docqa-evidence", "#docqa-document"):
+        assert page.locator(f"{panel} img[src='x'], {panel} script, {panel} a[href*='evil']").count() == 0
+        assert page.locator(f"{panel} .docqa-reply b, {panel} .docqa-doc b").count() == 0
+
+
+def test_upload_a_markdown_file_then_ask_about_it(open_page, bundled_url, tmp_path):
+    notes = tmp_path / "garden.md"
+    notes.write_text(GARDEN_DOC, encoding="utf-8")
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\xe9".encode("latin-1"))
+    app = open_page(bundled_url)
+    page = app.page
+    page.get_by_text("Your documents").click()
+
+    page.locator("#docqa-files input[type=file]").set_input_files(str(bad))
+    page.locator("#docqa-files").get_by_text("latin1.txt").first.wait_for()
+    page.locator("#docqa-use-files").click()
+    page.locator("#docqa-upload-msg .docqa-upload-bad").wait_for(timeout=30_000)
+    assert ("Not indexed: 'latin1.txt' is not UTF-8 text (bad byte at offset 3). "
+            "Still answering from the previous documents.") == page.locator("#docqa-upload-msg").inner_text()
+
+    # the file box keeps what was dropped in it: take the bad file out first
+    page.locator("#docqa-files button[aria-label='Clear']").click()
+    page.locator("#docqa-files").get_by_text("latin1.txt").first.wait_for(state="detached")
+    page.locator("#docqa-files input[type=file]").set_input_files(str(notes))
+    page.locator("#docqa-files").get_by_text("garden.md").first.wait_for()
+    page.locator("#docqa-use-files").click()
+    page.locator("#docqa-upload-msg .docqa-upload-ok").wait_for(timeout=60_000)
+    assert "Now answering from garden.md (1 passage)." in page.locator("#docqa-upload-msg").inner_text()
+    assert "garden.md" in page.locator("#docqa-status").inner_text()
+    assert page.locator("#docqa-examples").is_hidden()
+
+    reply = app.ask("Who planted the apple tree?")
+    assert reply.locator("strong").first.inner_text() == "Margaret Okafor"
+    assert "Source: Garden notes, paragraph 2" in reply.inner_text()
+    assert app.outside == []

@@ -1,0 +1,61 @@
+"""The served app through gradio_client: the /ask endpoint, errors, concurrency."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from gradio_client import Client
+from uitest import AIIB_ANSWER, AIIB_QUESTION, OFF_TOPIC
+
+pytestmark = pytest.mark.slow
+
+BUNDLED_TEXT_PATH = "data/china-kazakhstan.txt"
+
+
+@pytest.fixture(scope="module")
+def client(bundled_url):
+    return Client(bundled_url, verbose=False, download_files=False)
+
+
+def test_ask_returns_the_answer_and_its_citation(client, ui_bot):
+    reply = client.predict(AIIB_QUESTION, api_name="/ask")
+    assert reply == ui_bot.ask(AIIB_QUESTION).to_dict()   # exactly python -m qa ask --json
+    answer = reply["answer"]
+    assert answer["text"] == AIIB_ANSWER
+    assert (answer["doc_id"], answer["start"], answer["end"]) == ("china-kazakhstan.txt", 2470, 2492)
+    text = ui_bot.index.documents[answer["doc_id"]].text
+    assert text[answer["start"]:answer["end"]] == AIIB_ANSWER
+    assert answer["sentence_start"] <= answer["start"] < answer["end"] <= answer["sentence_end"]
+    assert len(reply["passages"]) == 5 and reply["passages"][0]["chunk_id"] == answer["chunk_id"]
+
+
+def test_ask_abstains_with_passages(client):
+    reply = client.predict(OFF_TOPIC, api_name="/ask")
+    assert reply["answer"] is None and len(reply["passages"]) == 5
+
+
+@pytest.mark.parametrize("question, message", [
+    ("", "question is empty"),
+    ("\x00\x07 \t", "question is empty"),
+    ("x" * 100_000, "question is too long (100,000 characters; the limit is 1,000)"),
+])
+def test_bad_questions_give_a_clear_error_and_the_server_keeps_serving(client, question, message):
+    with pytest.raises(Exception) as info:
+        client.predict(question, api_name="/ask")
+    assert type(info.value).__name__ == "AppError"
+    assert str(info.value) == message
+    assert client.predict(AIIB_QUESTION, api_name="/ask")["answer"]["text"] == AIIB_ANSWER
+
+
+def test_concurrent_questions_are_queued_and_all_answered(client, ui_bot):
+    questions = [AIIB_QUESTION, "Who is the new president of Kazakhstan?", OFF_TOPIC] * 2
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        replies = list(pool.map(lambda q: client.predict(q, api_name="/ask"), questions))
+    assert replies == [ui_bot.ask(q).to_dict() for q in questions]
+
+
+def test_only_ask_is_public(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    assert list(api["named_endpoints"]) == ["/ask"]
+    assert not api["unnamed_endpoints"]

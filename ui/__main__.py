@@ -1,0 +1,115 @@
+"""``python -m ui``: load the documents once, then serve the chat on loopback.
+
+    python -m ui [--docs PATH ...] [--index-dir DIR] [--host 127.0.0.1] [--port 7860]
+                 [--max-upload-mb 10] [-q]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ui.config import DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT
+
+    parser = argparse.ArgumentParser(
+        prog="python -m ui",
+        description="Chat with your documents in the browser; every answer is a verbatim, cited span.")
+    parser.add_argument("--docs", nargs="+", metavar="PATH",
+                        help=".txt/.md files or folders (default: the bundled article)")
+    parser.add_argument("--index-dir", metavar="DIR",
+                        help="where the index lives (default: $QA_INDEX_DIR, else a per-user cache)")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                        help=f"port to serve on (default {DEFAULT_PORT})")
+    parser.add_argument("--max-upload-mb", type=_positive_float, default=DEFAULT_MAX_UPLOAD_MB,
+                        metavar="MB",
+                        help=f"largest file a user may upload (default {DEFAULT_MAX_UPLOAD_MB})")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
+    return parser
+
+
+def _port(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if not 0 < n < 65536:
+        raise argparse.ArgumentTypeError(f"must be a port number 1-65535, got {value!r}")
+    return n
+
+
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        x = 0.0
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {value!r}")
+    return x
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Before gradio is imported: it reads these when it loads.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
+    _setup_logging(quiet=args.quiet)
+    from qa import QA, USER_ERRORS
+    from ui.app import build_app, launch
+
+    try:
+        bot = QA.load(args.docs, index_dir=args.index_dir, progress=not args.quiet)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    bot.embedder.embed_texts(["warm up"])   # load the model now, not on the first question
+    app = build_app(bot, bundled=not args.docs, max_upload_mb=args.max_upload_mb)
+    try:
+        url = launch(app, host=args.host, port=args.port, block=False)
+    except OSError as exc:   # e.g. the port is taken
+        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from ui.render import list_names, plural
+
+    print(f"docqa is ready at {url} ({list_names(bot.index.documents)}, "
+          f"{plural(len(bot.index.chunks), 'passage')}). Press Ctrl+C to stop.", flush=True)
+    try:
+        while app.is_running:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        print("Stopping.", file=sys.stderr)
+    finally:
+        app.close(verbose=False)   # stops the queue and the heartbeats first, then the server
+    return 0
+
+
+def _setup_logging(*, quiet: bool) -> None:
+    """Our own INFO lines to stderr (index reuse or rebuild, failures); only
+    warnings from libraries (httpx logs every request at INFO)."""
+    own_level = logging.WARNING if quiet else logging.INFO
+
+    def keep(record: logging.LogRecord) -> bool:
+        own = record.name.split(".")[0] in ("index", "qa", "ui")
+        return record.levelno >= (own_level if own else logging.WARNING)
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("docqa: %(message)s"))
+    handler.addFilter(keep)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
