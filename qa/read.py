@@ -307,12 +307,13 @@ def _structure_fit(question: Question, span: Span, text: str, tokens) -> float:
     before = re.sub(r"(?:\bthe\s+|[\s,–—-])+$", " ", before).rstrip()
     if question.lead and before.endswith(question.lead):
         return 1.3
-    if question.verb and re.search(rf"\b{re.escape(question.verb)}\w*\s+by$", before):
+    preceding = [t for s, _, t in tokens if s < span.start]
+    # Passive agent: "who built ..." -> "was built in 1893 by the engineer [Tomas Reyes]".
+    agent = re.search(r"\bby(?:\s+[\w'’-]+){0,3}$", before)
+    if question.verb and agent and question.verb in preceding[-6:]:
         return 1.3
-    if question.head:
-        preceding = [t for s, _, t in tokens if s < span.start][-2:]
-        if stem(question.head) in preceding:
-            return 1.3
+    if question.head and stem(question.head) in preceding[-2:]:
+        return 1.3
     return 1.0
 
 

@@ -151,3 +151,22 @@ def test_no_network_in_a_fresh_process(tmp_path):
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["answer"]["text"] == "Kassym-Jomart Tokayev"
+
+
+LIGHTHOUSE = ("# Harbour notes\n\nThe Greyhaven lighthouse was built in 1893 by the engineer Tomas Reyes.\n\n"
+              "Its lamp was electrified in 1931 at a cost of £4,200.\n")
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("Who built the lighthouse?", "Tomas Reyes"),
+    ("When was the lamp electrified?", "1931"),
+    ("How much did electrifying the lamp cost?", "£4,200"),
+    ("In what year was the Greyhaven lighthouse built?", "1893"),
+])
+def test_a_small_document_of_our_own(tmp_path, question, answer):
+    doc = tmp_path / "notes.md"
+    doc.write_text(LIGHTHOUSE, encoding="utf-8")
+    bot = QA.load([doc], index_dir=tmp_path / "idx", progress=False)
+    reply = bot.ask(question)
+    assert reply.answer is not None and reply.answer.text == answer
+    assert reply.answer.title == "Harbour notes"
