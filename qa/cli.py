@@ -16,6 +16,7 @@ import textwrap
 from qa.config import DEFAULT_THRESHOLD, DEFAULT_TOP_K
 
 EXIT_USAGE = 2
+OWN_LOGGERS = ("index", "qa", "eval", "ui")  # the project's packages: their INFO lines are shown
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,7 +137,7 @@ def setup_logging(*, quiet: bool) -> None:
     own_level = logging.WARNING if quiet else logging.INFO
 
     def keep(record: logging.LogRecord) -> bool:
-        own = record.name.split(".")[0] in ("index", "qa")
+        own = record.name.split(".")[0] in OWN_LOGGERS
         return record.levelno >= (own_level if own else logging.WARNING)
 
     handler = logging.StreamHandler(sys.stderr)

@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
+
+from qa.cli import setup_logging
 
 EXIT_USAGE = 2
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     # Before gradio is imported: it reads these when it loads.
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
-    _setup_logging(quiet=args.quiet)
+    setup_logging(quiet=args.quiet)
     from qa import QA, USER_ERRORS
     from ui.app import build_app, launch
 
@@ -92,23 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         app.close(verbose=False)   # stops the queue and the heartbeats first, then the server
     return 0
-
-
-def _setup_logging(*, quiet: bool) -> None:
-    """Our own INFO lines to stderr (index reuse or rebuild, failures); only
-    warnings from libraries (httpx logs every request at INFO)."""
-    own_level = logging.WARNING if quiet else logging.INFO
-
-    def keep(record: logging.LogRecord) -> bool:
-        own = record.name.split(".")[0] in ("index", "qa", "ui")
-        return record.levelno >= (own_level if own else logging.WARNING)
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("docqa: %(message)s"))
-    handler.addFilter(keep)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
 
 
 if __name__ == "__main__":
