@@ -75,7 +75,7 @@ class QA:
     def load(cls, paths: list[str | Path] | None = None, *, index_dir: str | Path | None = None,
              config: IndexConfig | None = None, threads: int | None = None,
              threshold: float | None = None, progress: bool = True,
-             max_file_bytes: int | None = None) -> "QA":
+             max_file_bytes: int | None = None, embedder: Embedder | None = None) -> "QA":
         """Open (building or refreshing when needed) the index of ``paths``.
 
         ``paths``: files or folders of ``.txt``/``.md``; None means the bundled
@@ -83,6 +83,8 @@ class QA:
         else a per-user cache folder named after the paths. ``threads``: torch
         threads for embedding (default ``$QA_TORCH_THREADS``, else 1).
         ``max_file_bytes``: refuse larger files (``IngestError``); default no limit.
+        ``embedder``: an already loaded ``Embedder`` to share (e.g. between
+        several document sets in one server); it must be of the config's model.
         ``threshold``: abstain below this confidence; default: the one stored by
         ``python -m eval --calibrate`` for this index, else ``DEFAULT_THRESHOLD``.
         """
@@ -94,7 +96,10 @@ class QA:
         if threads is None and os.environ.get("QA_TORCH_THREADS"):
             threads = _positive_int("QA_TORCH_THREADS", os.environ["QA_TORCH_THREADS"])
         documents = load_documents(paths, max_bytes=max_file_bytes)
-        embedder = Embedder(config.model_name, threads=threads)
+        if embedder is None:
+            embedder = Embedder(config.model_name, threads=threads)
+        elif embedder.name != config.model_name:
+            raise ValueError(f"embedder is {embedder.name!r}, the settings ask for {config.model_name!r}")
         index = open_index(documents, Path(index_dir).expanduser(), config=config,
                            embedder=embedder, progress=progress)
         source = "argument"

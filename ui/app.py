@@ -109,15 +109,14 @@ class Library:
             if key in self._loaded:
                 return self._loaded[key]
             try:
+                # Share the model the server already has: no second copy, no reload.
                 bot = self._load(paths, index_dir=index_dir,
-                                 max_file_bytes=self.max_file_bytes if upload else None)
+                                 max_file_bytes=self.max_file_bytes if upload else None,
+                                 embedder=self.default.embedder)
             except USER_ERRORS as exc:
                 if prefix:   # name the file as the user knows it, not by its copy's path
                     raise type(exc)(str(exc).replace(prefix, "")) from None
                 raise
-            # Share the model the server already has instead of holding a second copy.
-            if getattr(bot.embedder, "name", None) == self.default.embedder.name:
-                bot.embedder = self.default.embedder
             self._loaded[key] = bot
             while len(self._loaded) > MAX_LOADED_UPLOADS:
                 self._loaded.popitem(last=False)

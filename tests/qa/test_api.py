@@ -170,3 +170,16 @@ def test_a_small_document_of_our_own(tmp_path, question, answer):
     reply = bot.ask(question)
     assert reply.answer is not None and reply.answer.text == answer
     assert reply.answer.title == "Harbour notes"
+
+
+def test_load_can_share_an_embedder(tmp_path, bundled_bot):
+    doc = tmp_path / "notes.md"
+    doc.write_text(LIGHTHOUSE, encoding="utf-8")
+    bot = QA.load([doc], index_dir=tmp_path / "idx", progress=False, embedder=bundled_bot.embedder)
+    assert bot.embedder is bundled_bot.embedder
+    assert bot.ask("Who built the lighthouse?").answer.text == "Tomas Reyes"
+
+
+def test_load_refuses_an_embedder_of_another_model(tmp_path, fake_embedder):
+    with pytest.raises(ValueError, match="fake-32"):
+        QA.load(index_dir=tmp_path / "idx", progress=False, embedder=fake_embedder)

@@ -139,8 +139,8 @@ def test_library_loads_the_bundled_article_once_without_the_upload_limit(tmp_pat
     assert lib.bundled_key() == BUNDLED_KEY
     bundled = lib.get(BUNDLED_KEY)
     assert lib.get(BUNDLED_KEY) is bundled and len(calls) == 1
-    assert calls[0] == (None, {"index_dir": tmp_path / "bundled" / "index", "max_file_bytes": None})
-    assert bundled.embedder is default.embedder   # one model in memory
+    assert calls[0] == (None, {"index_dir": tmp_path / "bundled" / "index", "max_file_bytes": None,
+                               "embedder": default.embedder})   # one model in memory
     assert lib.get(None) is default and lib.get("upload-unknown") is default
 
 
