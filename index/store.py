@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -146,7 +147,8 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
     }
 
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    _remove_leftovers(folder)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-{os.getpid()}-", dir=folder.parent))
     try:
         faiss.write_index(faiss_index, str(tmp / "index.faiss"))
         _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
@@ -179,6 +181,27 @@ def _check_replaceable(folder: Path) -> None:
                 f"refusing to overwrite {str(folder)!r}: it holds files that are not part of a "
                 f"docqa index ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})"
             )
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Delete the temporary folders that builds of ``folder`` by processes no
+    longer running left beside it (a killed build never reaches its clean-up)."""
+    for path in folder.parent.glob(f".{folder.name}.*-*"):
+        m = re.fullmatch(rf"\.{re.escape(folder.name)}\.(?:tmp|old)-(\d+)-.*", path.name)
+        if m and path.is_dir() and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
 
 
 def _swap_in(tmp: Path, folder: Path) -> None:

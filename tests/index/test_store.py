@@ -503,3 +503,24 @@ def test_default_index_dir_is_stable_and_order_insensitive(tmp_path, monkeypatch
     assert default_index_dir(root, [c]) != default_index_dir(root, [a])
     assert default_index_dir(root, [tmp_path / "x" / "a"]) != default_index_dir(root, [a])
     assert "/" not in one.name and one.name
+
+
+def test_a_build_removes_what_killed_builds_left_behind(docs, tmp_path, fake_embedder):
+    import subprocess
+    import sys
+
+    # A pid that surely ended: a child process we waited for.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    folder = tmp_path / "idx"
+    stale_tmp = tmp_path / f".idx.tmp-{dead}-abc"
+    stale_old = tmp_path / f".idx.old-{dead}-123"
+    alive = tmp_path / f".idx.tmp-{os.getpid()}-mine"   # our own process: still building
+    other = tmp_path / ".other.tmp-1-x"                  # another index's: not ours to touch
+    for p in (stale_tmp, stale_old, alive, other):
+        p.mkdir()
+        (p / "index.faiss").write_text("half", encoding="utf-8")
+    build(docs, folder, fake_embedder)
+    assert not stale_tmp.exists() and not stale_old.exists()
+    assert alive.exists() and other.exists()
+    assert load_index(folder).documents
