@@ -80,6 +80,9 @@ def analyze_question(text: str) -> Question:
     lead = re.match(r"(?:[a-z]+\s+){0,2}?((?:[a-z]+\s+){1,2})(?:which|what|whom)\b", low)
     verb = re.match(r"(?:who|what)\s+(?:[a-z]+ly\s+)?([a-z]+)\b", low)  # "what actively replicates"
     verb_word = verb.group(1) if verb and not re.fullmatch(_AUX, verb.group(1)) else None
+    passive = re.match(r"(?:who|what)\s+(?:is|was|were|are)\b.*?\b([a-z]+(?:ed|en|wn))\s+by\s*\??$", low)
+    if passive:  # "Who is VideoGuard owned by?" -> owned ... by [NDS]
+        verb_word = passive.group(1)
     return Question(text=text, kind=kind, terms=tuple(tokenize(text)), head=head, plural=plural,
                     lead=lead.group(1).strip() if lead else None,
                     verb=stem(verb_word) if verb_word else None)
@@ -162,8 +165,12 @@ def _classify(low: str, q: str) -> tuple[str, str | None, bool]:
     if re.search(r"\bhow (?:long|far|old|tall|wide|deep|heavy|fast|often|many times)\b", low):
         unit = re.search(r"\bin ([a-z]+)\b", low)  # "how long, in kilometers, is ..."
         return "number", unit.group(1) if unit else None, False
-    if re.search(r"\b(?:when|what year|which year|what date|what time|what century|what decade"
-                 r"|what month|what day|which century|which decade)\b", low):
+    # "when" counts only as the question's own wh-word, not in a clause after
+    # it ("Who was the chief executive when the service began?").
+    first_wh = re.search(r"\b(?:who|whom|whose|what|which|when|where|why|how)\b", low)
+    if (first_wh and first_wh.group() == "when") or re.search(
+            r"\b(?:what year|which year|what date|what time|what century|what decade"
+            r"|what month|what day|which century|which decade)\b", low):
         return "date", None, False
     if re.match(r"(?:\w+\s+){0,4}?(?:who|whom|whose)\b", low):
         return "person", None, False

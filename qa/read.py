@@ -61,7 +61,7 @@ _KIND_FIT = {
     "money": {"money": 1.0, "number": 0.3, "percent": 0.2},
     "number": {"number": 1.0, "money": 0.5, "percent": 0.5},
     "percent": {"percent": 1.0, "number": 0.3},
-    "date": {"date": 1.0},
+    "date": {"date": 1.0, "number": 0.5},   # "began in 911": three-digit years
     **{k: {"name": 1.0} for k in NAME_KINDS},
 }
 _ORG_WORDS = re.compile(
@@ -233,7 +233,8 @@ def _sentence_features(question: Question, sentence: Sentence, rank: int,
     if question.typed:
         best = _best_span(question, sentence.text, tokens, matched, idf)
         span_score = best[0] if best else 0.0
-        local = (best[1].start, best[1].end) if best else None
+        local = _shape_span(question, sentence.text, best[1]) if best else \
+            _best_gap(question, sentence.text)
     else:
         span_score = 0.0
         local = None
@@ -275,6 +276,27 @@ def _best_span(question: Question, text: str, tokens, matched,
         if best is None or score > best[0]:
             best = (score, span)
     return best
+
+
+_UNIT = re.compile(r"\s+(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|centuries|decades?"
+                   r"|km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|feet|foot|kg|kilograms?|tonnes?"
+                   r"|tons?)\b")
+_YEAR = re.compile(r"\b(?:1[0-9]|20)\d\d\b|\b\d{3}\b")
+
+
+def _shape_span(question: Question, text: str, span: Span) -> tuple[int, int]:
+    """The span's offsets, fitted to what was asked: "how long" takes its unit
+    ("380 years"); "what year" keeps only the year of a date ("1191", not "April 1191")."""
+    start, end = span.start, span.end
+    if re.search(r"\bhow (?:long|far|old|tall|wide|deep|heavy)\b", question.text, re.I):
+        unit = _UNIT.match(text, end)
+        if unit:
+            end = unit.end()
+    if span.kind == "date" and re.search(r"\b(?:what|which) year\b", question.text, re.I):
+        year = _YEAR.search(text, start, end)
+        if year:
+            start, end = year.span()
+    return start, end
 
 
 def _clause_match(span: Span, text: str, tokens, idf: dict[str, float]) -> float:

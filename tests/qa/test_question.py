@@ -43,3 +43,17 @@ def test_head_noun_and_plural():
 def test_terms_are_stemmed_content_words():
     q = analyze_question("Who founded the Acme Company in Boston?")
     assert q.terms == ("found", "acm", "compani", "boston")
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("Who was the chief executive when the service began?", "person"),
+    ("What satellite was used when the channel was launched?", "description"),
+    ("When did the service begin?", "date"),
+])
+def test_when_in_a_later_clause_does_not_make_a_date_question(question, kind):
+    assert analyze_question(question).kind == kind
+
+
+def test_passive_question_keeps_its_verb():
+    assert analyze_question("Who is the scrambling system owned by?").verb == "own"
+    assert analyze_question("Who published the article?").verb == "publish"

@@ -37,3 +37,18 @@ def test_single_plain_word_beside_the_question_on_one_side_is_not_an_answer():
 def test_single_word_between_question_words_is_an_answer():
     assert gap("What actively replicates rumours on social networks?",
                "Rumours are replicated by videos on social networks.") == "videos"
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    ("How long did the Venetians rule the island?", "The Venetians ruled the island for 380 years after the war.",
+     "380 years"),
+    ("What year did the storm hit the fleet?", "A storm hit the fleet in April 1191 near Crete.", "1191"),
+])
+def test_span_is_shaped_to_the_question(question, sentence, expected):
+    from qa.read import _shape_span
+    from qa.spans import find_spans
+
+    q = analyze_question(question)
+    span = next(s for s in find_spans(sentence) if s.kind in ("number", "date"))
+    start, end = _shape_span(q, sentence, span)
+    assert sentence[start:end] == expected
