@@ -50,24 +50,22 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
 
 
-def positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value!r}")
-    return n
+def bounded(convert, check, what: str):
+    """An argparse ``type=``: ``convert`` the text, then require ``check``; else
+    "must be <what>, got '<value>'"."""
+    def parse(value: str):
+        try:
+            x = convert(value)
+        except ValueError:
+            x = None
+        if x is None or not check(x):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {value!r}")
+        return x
+    return parse
 
 
-def unit_interval(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        x = -1.0
-    if not 0.0 <= x <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {value!r}")
-    return x
+positive_int = bounded(int, lambda n: n >= 1, "a whole number >= 1")
+unit_interval = bounded(float, lambda x: 0.0 <= x <= 1.0, "a number in [0, 1]")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from qa.cli import setup_logging
+from qa.cli import bounded, setup_logging
 
 EXIT_USAGE = 2
 
@@ -37,24 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _port(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = -1
-    if not 0 < n < 65536:
-        raise argparse.ArgumentTypeError(f"must be a port number 1-65535, got {value!r}")
-    return n
-
-
-def _positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        x = 0.0
-    if not x > 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {value!r}")
-    return x
+_port = bounded(int, lambda n: 0 < n < 65536, "a port number 1-65535")
+_positive_float = bounded(float, lambda x: x > 0, "a number > 0")
 
 
 def main(argv: list[str] | None = None) -> int:
