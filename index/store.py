@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import time
 from bisect import bisect_left, bisect_right
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -403,8 +404,52 @@ def stale_reason(manifest: dict, documents: list[Document], config: IndexConfig,
 def open_index(documents: list[Document], folder: Path, *, config: IndexConfig,
                embedder, progress: bool = True) -> Index:
     """The index of ``documents`` in ``folder``: loaded when it is up to date,
-    otherwise (re)built, embedding only what changed. Logs one line saying which."""
+    otherwise (re)built, embedding only what changed. Logs one line saying which.
+
+    Building takes a lock on ``folder``, so two processes (say the UI and
+    the CLI) never embed the same documents twice: the second waits, then
+    finds the first one's index up to date."""
     folder = Path(folder)
+    try:  # the common case, no lock needed: an index that fits
+        index = load_index(folder)
+        if stale_reason(index.manifest, documents, config, embedder.name) is None:
+            log.info("Using the cached index at %s (%d chunks): nothing to embed.",
+                     folder, len(index.chunks))
+            return index
+    except (IndexNotFoundError, IndexCorruptError, IndexMismatchError):
+        pass
+    with _build_lock(folder):
+        return _open_or_build(documents, folder, config=config, embedder=embedder,
+                              progress=progress)
+
+
+@contextmanager
+def _build_lock(folder: Path):
+    """An exclusive lock for building ``folder`` (POSIX; elsewhere none). The lock
+    file lives in the system's temp folder, named by a hash of ``folder``'s path,
+    so nothing is left beside a user's folders."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: builds are still atomic, only not serialised
+        yield
+        return
+    locks = Path(tempfile.gettempdir()) / "docqa-locks"
+    locks.mkdir(exist_ok=True)
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
+    with open(locks / f"{key}.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("Another process is building the index at %s: waiting for it.", folder)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _open_or_build(documents: list[Document], folder: Path, *, config: IndexConfig,
+                   embedder, progress: bool) -> Index:
     try:
         index = load_index(folder)
     except IndexNotFoundError:

@@ -524,3 +524,24 @@ def test_a_build_removes_what_killed_builds_left_behind(docs, tmp_path, fake_emb
     assert not stale_tmp.exists() and not stale_old.exists()
     assert alive.exists() and other.exists()
     assert load_index(folder).documents
+
+
+def test_a_second_process_waits_for_the_first_build_and_reuses_it(docs, tmp_path, fake_embedder_class):
+    """Two threads open the same missing index at once: the documents are
+    embedded once, and both get the same index."""
+    import threading
+
+    folder = tmp_path / "idx"
+    embedders = [fake_embedder_class(), fake_embedder_class()]
+    results = [None, None]
+
+    def open_it(i):
+        results[i] = open_index(docs, folder, config=CFG, embedder=embedders[i], progress=False)
+
+    threads = [threading.Thread(target=open_it, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(e.texts_embedded > 0 for e in embedders) == 1
+    assert [c.text for c in results[0].chunks] == [c.text for c in results[1].chunks]
