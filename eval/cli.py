@@ -15,10 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from qa.cli import positive_int, setup_logging, unit_interval
+from qa.cli import EXIT_USAGE, positive_int, setup_logging, unit_interval
 from qa.config import DEFAULT_TOP_K
 
-EXIT_USAGE = 2
 OUTPUTS = ("metrics.json", "predictions.jsonl", "report.html")
 
 

@@ -34,9 +34,11 @@ from eval.data import EvalQuestion, load_questions
 from eval.metrics import CORRECT_F1, contains_answer, f1
 from qa import QA
 from qa.config import DEFAULT_TOP_K
+from qa.api import clean_question
 from qa.question import analyze_question
 from qa.read import (CONFIDENCE_FEATURES, FEATURES, MODEL_PATH, Logistic, ReaderModel,
                      confidence_features, load_reader_model, sentence_candidates)
+from qa.retrieve import retrieve
 
 FOLDS = 5
 C = 1.0  # inverse L2 strength (scikit-learn's default); features are on similar scales
@@ -56,9 +58,11 @@ def collect(bot: QA, questions: list[EvalQuestion], *, top_k: int = DEFAULT_TOP_
 
     rows = []
     for q in tqdm(questions, desc="Features", unit="question", disable=not progress, leave=False):
-        hits = bot.retrieve(q.question, top_k=top_k)
-        vector = bot.embedder.embed_texts([q.question])[0]
-        cands = sentence_candidates(analyze_question(q.question), vector, hits, bot.index)
+        # As QA.ask does: clean, encode once, retrieve, then read.
+        text = clean_question(q.question)
+        vector = bot.embedder.embed_texts([text])[0]
+        hits = retrieve(text, vector, bot.index, top_k=top_k)
+        cands = sentence_candidates(analyze_question(text), vector, hits, bot.index)
         if not cands:
             continue
         texts = [bot.index.documents[c.sentence.doc_id].text[c.span[0]:c.span[1]] if c.span

@@ -241,7 +241,7 @@ def _sentence_features(question: Question, sentence: Sentence, rank: int,
         if question.kind in ("description", "reason"):
             local = _best_gap(question, sentence.text)
         if local is None:
-            local = _best_clause(sentence.text, matched, idf.keys())
+            local = _best_clause(sentence.text, matched)
     span = (sentence.start + local[0], sentence.start + local[1]) if local else None
     return span, lexical, bigram, entity, span_score
 
@@ -440,7 +440,7 @@ def _best_gap(question: Question, text: str) -> tuple[int, int] | None:
     return best[0][0], best[-1][1]
 
 
-def _best_clause(text: str, matched, terms) -> tuple[int, int] | None:
+def _best_clause(text: str, matched) -> tuple[int, int] | None:
     """For descriptive questions: the clause that holds the most question
     words plus the most other words. Short sentences are returned whole."""
     if len(text.split()) <= 20:

@@ -11,9 +11,7 @@ import os
 import sys
 import time
 
-from qa.cli import bounded, setup_logging
-
-EXIT_USAGE = 2
+from qa.cli import EXIT_USAGE, bounded, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
