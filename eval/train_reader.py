@@ -60,7 +60,7 @@ def collect(bot: QA, questions: list[EvalQuestion], *, top_k: int = DEFAULT_TOP_
     for q in tqdm(questions, desc="Features", unit="question", disable=not progress, leave=False):
         # As QA.ask does: clean, encode once, retrieve, then read.
         text = clean_question(q.question)
-        vector = bot.embedder.embed_texts([text])[0]
+        vector = bot.encoder.embed_texts([text])[0]
         hits = retrieve(text, vector, bot.index, top_k=top_k)
         cands = sentence_candidates(analyze_question(text), vector, hits, bot.index)
         if not cands:

@@ -4,13 +4,17 @@ An index folder holds:
 
 - ``manifest.json``: format version, model (name, dimension), build settings,
   counts, and each document's SHA-256 and size; written last;
-- ``index.faiss``: inner product over L2-normalised chunk vectors (cosine);
+- ``index.faiss``: inner product over L2-normalised chunk vectors (cosine):
+  exact (``IndexFlatIP``), or HNSW (``IndexHNSWFlat``) for large corpora
+  (``IndexConfig.ann_min_chunks``);
 - ``chunks.jsonl``: row i is FAISS id i;
 - ``sentences.jsonl`` and ``sentence_vectors.npy``: row i is sentence i;
 - ``documents.jsonl``: each document's id, title, path and full text, so
   answers can be cited and shown without the source files;
 - ``lexical/``: the BM25 index over chunks, and ``sentence_df.json``: term
-  document frequencies over sentences (for the reader's lexical match).
+  document frequencies over sentences (for the reader's lexical match);
+- ``analysis/``: each sentence's terms, typed spans and words, worked out at
+  build time (``index.analysis``), memory-mapped.
 """
 
 from __future__ import annotations
@@ -21,18 +25,19 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 from bisect import bisect_left, bisect_right
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from index.analysis import ANALYSIS_VERSION, SentenceAnalysis
 from index.chunk import chunk_document
 from index.config import FORMAT_VERSION, IndexConfig
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from index.files import (folder_lock, remove_dead_temps, swap_in, temp_folder_for,
+                         write_json_atomic)
 from index.lexical import LexicalIndex, document_frequencies
 from index.sentences import split_sentences
 from index.types import Chunk, Document, Hit, Sentence
@@ -43,7 +48,7 @@ MANIFEST = "manifest.json"
 CALIBRATION = "calibration.json"  # optional: the abstention threshold fitted by eval
 # Files we write; a folder holding none of them is not ours to replace.
 OWN_FILES = (MANIFEST, CALIBRATION, "index.faiss", "chunks.jsonl", "sentences.jsonl",
-             "sentence_vectors.npy", "documents.jsonl", "sentence_df.json", "lexical")
+             "sentence_vectors.npy", "documents.jsonl", "sentence_df.json", "lexical", "analysis")
 EMBED_BATCH = 256  # texts per progress-bar step
 
 
@@ -53,7 +58,7 @@ class Index:
     def __init__(self, folder: Path, manifest: dict, documents: list[Document],
                  chunks: list[Chunk], sentences: list[Sentence],
                  sentence_vectors: np.ndarray, faiss_index, lexical: LexicalIndex,
-                 sentence_df: dict[str, int]) -> None:
+                 sentence_df: dict[str, int], analysis: SentenceAnalysis | None = None) -> None:
         self.folder = Path(folder)
         self.manifest = manifest
         self.documents = {d.doc_id: d for d in documents}
@@ -63,7 +68,16 @@ class Index:
         self.faiss_index = faiss_index
         self.lexical = lexical
         self.sentence_df = sentence_df
+        self._analysis = analysis
         self._chunk_sentences = _sentence_ranges(chunks, sentences)
+
+    @property
+    def analysis(self) -> SentenceAnalysis:
+        """Each sentence's terms, spans and words (``index.analysis``): stored with
+        the index; worked out now for an index of an older build that lacks it."""
+        if self._analysis is None:
+            self._analysis = SentenceAnalysis.build([s.text for s in self.sentences])
+        return self._analysis
 
     @property
     def model_name(self) -> str:
@@ -77,6 +91,9 @@ class Index:
         """Dense search: the ``top_k`` chunks with the highest cosine similarity
         to ``query_vector`` (shape ``(dim,)``, L2-normalised), best first.
         Asking for more than the index holds returns every chunk."""
+        return self._search(self.faiss_index, query_vector, top_k)
+
+    def _search(self, faiss_index, query_vector: np.ndarray, top_k: int) -> list[Hit]:
         if top_k <= 0:
             raise ValueError(f"top_k must be > 0, got {top_k}")
         query = np.ascontiguousarray(query_vector, dtype=np.float32).reshape(1, -1)
@@ -84,11 +101,21 @@ class Index:
             raise IndexMismatchError(
                 f"query vector has dimension {query.shape[1]}, the index {self.dim}"
             )
-        scores, ids = self.faiss_index.search(query, min(top_k, len(self.chunks)))
+        scores, ids = faiss_index.search(query, min(top_k, len(self.chunks)))
         # FAISS pads with id -1 when it finds fewer than k; chunks[-1] would cite
         # the wrong passage.
         return [Hit(self.chunks[i], float(s), dense=float(s))
                 for s, i in zip(scores[0], ids[0]) if i >= 0]
+
+    def search_exact(self, query_vector: np.ndarray, top_k: int) -> list[Hit]:
+        """Like ``search``, but always exact (brute force over every chunk vector),
+        also when ``search`` is approximate (HNSW): the yardstick for its recall."""
+        import faiss
+
+        exact = self.faiss_index
+        if isinstance(exact, faiss.IndexHNSW):
+            exact = faiss.downcast_index(exact.storage)
+        return self._search(exact, query_vector, top_k)
 
     def search_lexical(self, query: str, top_k: int) -> list[Hit]:
         """BM25 search over chunks, best first; chunks sharing no term are left out."""
@@ -107,18 +134,22 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
     """Chunk, split, embed and write ``documents`` to ``folder``, atomically.
 
     Vectors of documents whose ``doc_id`` and SHA-256 are unchanged in
-    ``previous`` (built with the same model and settings) are reused, so only
-    new or changed documents are embedded. Everything is written to a
-    temporary folder beside ``folder`` and renamed into place at the end: a
-    crash leaves either the old index or none, never half of one.
-    """
-    import faiss
+    ``previous`` (built with the same model) are reused, so only new or
+    changed documents are embedded.
 
+    Vectors are written to disk batch by batch, in a work folder beside
+    ``folder`` (``.NAME.build-KEY``, KEY naming the documents, settings and
+    model): memory stays bounded, and a build that is interrupted (Ctrl-C, a
+    crash) resumes where it stopped the next time the same documents are
+    indexed. The finished index is assembled in a temporary folder and renamed
+    into place at the end: a crash leaves either the old index or none, never
+    half of one.
+    """
     if not documents:
         raise ValueError("cannot build an index of no documents")
     folder = Path(folder)
     _check_replaceable(folder)
-    reusable = _reusable_vectors(previous, documents, config, embedder.name)
+    reusable = _reusable_vectors(previous, documents, embedder.name)
 
     chunks: list[Chunk] = []
     sentences: list[Sentence] = []
@@ -127,19 +158,31 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
         sentences += [Sentence(doc.doc_id, len(sentences) + i, s, e, doc.text[s:e])
                       for i, (s, e) in enumerate(split_sentences(doc.text))]
 
-    chunk_vectors = _vectors_for(chunks, reusable, "chunk", embedder, progress, "Embedding chunks")
-    sentence_vectors = _vectors_for(sentences, reusable, "sentence", embedder, progress,
-                                    "Embedding sentences")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = folder.parent / f".{folder.name}.build-{_build_key(documents, config, embedder.name)}"
+    _remove_leftovers(folder, keep=work)
+    work.mkdir(exist_ok=True)
+    try:
+        chunk_vectors = _embed_resumable(work, "chunk", chunks, reusable, embedder, progress,
+                                         "Embedding chunks")
+        sentence_vectors = _embed_resumable(work, "sentence", sentences, reusable, embedder,
+                                            progress, "Embedding sentences")
+    except KeyboardInterrupt:
+        log.warning("Indexing interrupted; the finished batches are kept in %s, and the next "
+                    "run on the same documents resumes from there.", work)
+        raise
     dim = chunk_vectors.shape[1]
-    faiss_index = faiss.IndexFlatIP(dim)
-    faiss_index.add(chunk_vectors)
+    faiss_index = _make_faiss(chunk_vectors, config)
+    del chunk_vectors, reusable
     lexical = LexicalIndex.build([c.text for c in chunks], method=config.bm25_method,
                                  k1=config.bm25_k1, b=config.bm25_b)
     sentence_df = document_frequencies([s.text for s in sentences])
+    analysis = SentenceAnalysis.build([s.text for s in sentences], progress=progress)
     manifest = {
         "format_version": FORMAT_VERSION,
+        "analysis": ANALYSIS_VERSION,
         "model": {"name": embedder.name, "dim": dim, "normalized": True},
-        "faiss": "IndexFlatIP",
+        "faiss": type(faiss_index).__name__,
         "config": config.to_dict(),
         "counts": {"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
         "documents": [{"doc_id": d.doc_id, "title": d.title, "path": d.path,
@@ -147,26 +190,114 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(folder)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-{os.getpid()}-", dir=folder.parent))
+    import faiss
+
+    tmp = temp_folder_for(folder)
     try:
         faiss.write_index(faiss_index, str(tmp / "index.faiss"))
         _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
         _write_jsonl(tmp / "sentences.jsonl", (asdict(s) for s in sentences))
         _write_jsonl(tmp / "documents.jsonl", (asdict(d) for d in documents))
-        np.save(tmp / "sentence_vectors.npy", sentence_vectors)
+        sentence_vectors.flush()
+        del sentence_vectors
+        os.replace(work / "sentence_vectors.npy", tmp / "sentence_vectors.npy")
         (tmp / "sentence_df.json").write_text(json.dumps(sentence_df), encoding="utf-8")
         (tmp / "lexical").mkdir()
         lexical.save(tmp / "lexical")
+        analysis.save(tmp / "analysis")
         # The manifest goes last: a folder without one is never loaded.
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        _swap_in(tmp, folder)
+        swap_in(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Index(folder, manifest, documents, chunks, sentences, sentence_vectors,
-                 faiss_index, lexical, sentence_df)
+    shutil.rmtree(work, ignore_errors=True)
+    return Index(folder, manifest, documents, chunks, sentences,
+                 _load_vectors(folder / "sentence_vectors.npy"), faiss_index, lexical, sentence_df,
+                 SentenceAnalysis.load(folder / "analysis"))
+
+
+def _build_key(documents: list[Document], config: IndexConfig, model_name: str) -> str:
+    """Names one build: the same documents, settings and model give the same key,
+    so an interrupted build is resumed only by a build of exactly the same."""
+    h = hashlib.sha256(json.dumps([FORMAT_VERSION, model_name, config.to_dict(),
+                                   [(d.doc_id, d.sha256) for d in documents]]).encode())
+    return h.hexdigest()[:16]
+
+
+def _embed_resumable(work: Path, kind: str, items, reusable: dict, embedder, progress: bool,
+                     desc: str) -> np.ndarray:
+    """The vectors of ``items``, row i for item i, in ``work/KIND_vectors.npy`` (a
+    memory-mapped file). Rows are embedded in batches of ``EMBED_BATCH``, each
+    written and recorded in ``work/KIND_progress.json`` before the next, so an
+    interrupted run resumes after the last finished batch. Rows of unchanged
+    documents are copied from ``reusable`` instead of embedded."""
+    from tqdm.auto import tqdm
+
+    path, state = work / f"{kind}_vectors.npy", work / f"{kind}_progress.json"
+    keys = [(kind, it.doc_id, it.start, it.end) for it in items]
+    todo = sum(k not in reusable for k in keys)
+    dim = len(next(iter(reusable.values()))) if reusable else embedder.dim
+    done, vectors = _resume(path, state, (len(items), dim))
+    if done:
+        log.info("Resuming an interrupted build: %d of %d %ss were already embedded.",
+                 done, len(items), kind)
+    else:
+        vectors = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                            shape=(len(items), dim))
+    if todo:
+        embedder.dim  # load the model first, so the bar times embedding alone
+    with tqdm(total=len(items), initial=done, desc=desc, unit="text", leave=False,
+              disable=not progress or not todo) as bar:
+        for lo in range(done, len(items), EMBED_BATCH):
+            hi = min(lo + EMBED_BATCH, len(items))
+            fresh = [i for i in range(lo, hi) if keys[i] not in reusable]
+            if fresh:
+                vectors[fresh] = embedder.embed_texts([items[i].text for i in fresh])
+            for i in range(lo, hi):
+                if keys[i] in reusable:
+                    vectors[i] = reusable[keys[i]]
+            vectors.flush()
+            write_json_atomic(state, {"done": hi, "total": len(items), "dim": dim})
+            bar.update(hi - lo)
+    return vectors
+
+
+def _resume(path: Path, state: Path, shape: tuple[int, int]) -> tuple[int, np.ndarray | None]:
+    """``(rows done, vectors opened for writing)`` of an earlier, interrupted run
+    of the same build; ``(0, None)`` when there is none or it does not fit."""
+    try:
+        progress = json.loads(state.read_text(encoding="utf-8"))
+        done = int(progress["done"])
+        vectors = np.load(path, mmap_mode="r+")
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, None
+    if vectors.shape != shape or vectors.dtype != np.float32 or not 0 < done <= shape[0]:
+        return 0, None
+    return done, vectors
+
+
+def _make_faiss(vectors: np.ndarray, config: IndexConfig):
+    """Exact inner-product search below ``config.ann_min_chunks`` vectors, HNSW
+    (approximate, inner product) from there on; filled block by block from the
+    memory-mapped ``vectors``."""
+    import faiss
+
+    n, dim = vectors.shape
+    if n >= config.ann_min_chunks:
+        index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = config.hnsw_ef_construction
+        index.hnsw.efSearch = config.hnsw_ef_search
+    else:
+        index = faiss.IndexFlatIP(dim)
+    for lo in range(0, n, 16_384):
+        index.add(np.ascontiguousarray(vectors[lo:lo + 16_384], dtype=np.float32))
+    return index
+
+
+def _load_vectors(path: Path) -> np.ndarray:
+    """A ``.npy`` of vectors, memory-mapped read-only: only the rows read are paged in."""
+    return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 def _check_replaceable(folder: Path) -> None:
@@ -184,42 +315,24 @@ def _check_replaceable(folder: Path) -> None:
             )
 
 
-def _remove_leftovers(folder: Path) -> None:
-    """Delete the temporary folders that builds of ``folder`` by processes no
-    longer running left beside it (a killed build never reaches its clean-up)."""
-    for path in folder.parent.glob(f".{folder.name}.*-*"):
-        m = re.fullmatch(rf"\.{re.escape(folder.name)}\.(?:tmp|old)-(\d+)-.*", path.name)
-        if m and path.is_dir() and not _pid_alive(int(m.group(1))):
+def _remove_leftovers(folder: Path, keep: Path | None = None) -> None:
+    """Delete what earlier builds of ``folder`` left beside it: the temporary
+    folders of processes no longer running, and the work folders of interrupted
+    builds of other documents or settings (``keep``, this build's own, is
+    resumed instead)."""
+    remove_dead_temps(folder)
+    pattern = rf"\.{re.escape(folder.name)}\.build-[0-9a-f]{{16}}"
+    for path in folder.parent.glob(f".{folder.name}.build-*"):
+        if path.is_dir() and path != keep and re.fullmatch(pattern, path.name):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
-
-
-def _swap_in(tmp: Path, folder: Path) -> None:
-    old = None
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}-{time.monotonic_ns()}")
-        os.rename(folder, old)
-    os.rename(tmp, folder)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _reusable_vectors(previous: Index | None, documents: list[Document],
-                      config: IndexConfig, model_name: str) -> dict:
-    """``{(kind, doc_id, start, end): vector}`` from ``previous`` for unchanged documents."""
-    if previous is None or previous.model_name != model_name \
-            or previous.manifest.get("config") != config.to_dict():
+                      model_name: str) -> dict:
+    """``{(kind, doc_id, start, end): vector}`` from ``previous`` for unchanged
+    documents. Only the model matters: the same document and offsets are the
+    same text, whatever the other settings."""
+    if previous is None or previous.model_name != model_name:
         return {}
     same = {d.doc_id for d in documents
             if d.doc_id in previous.documents and previous.documents[d.doc_id].sha256 == d.sha256}
@@ -234,36 +347,6 @@ def _reusable_vectors(previous: Index | None, documents: list[Document],
         if s.doc_id in same:
             out[("sentence", s.doc_id, s.start, s.end)] = previous.sentence_vectors[s.sentence_id]
     return out
-
-
-def _vectors_for(items, reusable: dict, kind: str, embedder, progress: bool, desc: str) -> np.ndarray:
-    keys = [(kind, it.doc_id, it.start, it.end) for it in items]
-    todo = [i for i, k in enumerate(keys) if k not in reusable]
-    if not todo:  # everything reused: do not even load the model
-        return np.stack([reusable[k] for k in keys]).astype(np.float32)
-    fresh = embed_in_batches(embedder, [items[i].text for i in todo], progress=progress, desc=desc)
-    dim = fresh.shape[1]
-    out = np.empty((len(items), dim), dtype=np.float32)
-    for row, i in enumerate(todo):
-        out[i] = fresh[row]
-    for i, k in enumerate(keys):
-        if k in reusable:
-            out[i] = reusable[k]
-    return out
-
-
-def embed_in_batches(embedder, texts: list[str], *, progress: bool, desc: str) -> np.ndarray:
-    """``embedder.embed_texts`` over ``texts`` in batches, with a progress bar on stderr."""
-    from tqdm.auto import tqdm
-
-    embedder.dim  # load the model first, so the bar times embedding alone
-    parts = []
-    with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress, leave=False) as bar:
-        for i in range(0, len(texts), EMBED_BATCH):
-            batch = texts[i:i + EMBED_BATCH]
-            parts.append(embedder.embed_texts(batch))
-            bar.update(len(batch))
-    return np.concatenate(parts)
 
 
 def _write_jsonl(path: Path, rows) -> None:
@@ -313,8 +396,13 @@ def load_index(folder: Path) -> Index:
         if faiss_index.ntotal != len(chunks) or faiss_index.d != dim:
             raise ValueError(f"holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, "
                              f"expected {len(chunks)} of {dim}")
+        if type(faiss_index).__name__ != manifest.get("faiss"):
+            raise ValueError(f"is a {type(faiss_index).__name__}, manifest.json says "
+                             f"{manifest.get('faiss')!r}")
+        if isinstance(faiss_index, faiss.IndexHNSW):
+            faiss_index.hnsw.efSearch = int(manifest["config"].get("hnsw_ef_search", 64))
         current = "sentence_vectors.npy"
-        sentence_vectors = np.load(folder / current, allow_pickle=False)
+        sentence_vectors = _load_vectors(folder / current)
         if sentence_vectors.shape != (len(sentences), dim) or sentence_vectors.dtype != np.float32:
             raise ValueError(f"has shape {sentence_vectors.shape}, expected {(len(sentences), dim)}")
         current = "sentence_df.json"
@@ -327,6 +415,12 @@ def load_index(folder: Path) -> Index:
         if (counts["documents"], counts["chunks"], counts["sentences"]) != \
                 (len(documents), len(chunks), len(sentences)):
             raise ValueError("counts disagree with manifest.json")
+        analysis = None  # an index built before the analysis was stored: stale, see stale_reason
+        if manifest.get("analysis") == ANALYSIS_VERSION:
+            current = "analysis/"
+            analysis = SentenceAnalysis.load(folder / "analysis")
+            if analysis.size != len(sentences):
+                raise ValueError(f"has {analysis.size} sentences, expected {len(sentences)}")
     except (IndexMismatchError, IndexNotFoundError):
         raise
     except Exception as exc:  # any unreadable file becomes one clear message
@@ -334,7 +428,7 @@ def load_index(folder: Path) -> Index:
             f"index at {str(folder)!r} is unreadable: {current}: {type(exc).__name__}: {exc}"
         ) from None
     return Index(folder, manifest, documents, chunks, sentences, sentence_vectors,
-                 faiss_index, lexical, sentence_df)
+                 faiss_index, lexical, sentence_df, analysis)
 
 
 def _check_manifest(manifest: dict) -> None:
@@ -384,6 +478,9 @@ def stale_reason(manifest: dict, documents: list[Document], config: IndexConfig,
     """Why an index with ``manifest`` no longer fits, in words; None when it fits."""
     if manifest["model"]["name"] != model_name:
         return f"the model changed ({manifest['model']['name']} -> {model_name})"
+    if manifest.get("analysis") != ANALYSIS_VERSION:
+        return (f"it holds no sentence analysis of version {ANALYSIS_VERSION} "
+                f"(found {manifest.get('analysis')!r}; the vectors are reused)")
     old_config = manifest.get("config", {})
     changed = [f"{k} {old_config.get(k)!r} -> {v!r}"
                for k, v in config.to_dict().items() if old_config.get(k) != v]
@@ -418,34 +515,9 @@ def open_index(documents: list[Document], folder: Path, *, config: IndexConfig,
             return index
     except (IndexNotFoundError, IndexCorruptError, IndexMismatchError):
         pass
-    with _build_lock(folder):
+    with folder_lock(folder, "building the index at"):
         return _open_or_build(documents, folder, config=config, embedder=embedder,
                               progress=progress)
-
-
-@contextmanager
-def _build_lock(folder: Path):
-    """An exclusive lock for building ``folder`` (POSIX; elsewhere none). The lock
-    file lives in the system's temp folder, named by a hash of ``folder``'s path,
-    so nothing is left beside a user's folders."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: builds are still atomic, only not serialised
-        yield
-        return
-    locks = Path(tempfile.gettempdir()) / "docqa-locks"
-    locks.mkdir(exist_ok=True)
-    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
-    with open(locks / f"{key}.lock", "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("Another process is building the index at %s: waiting for it.", folder)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _open_or_build(documents: list[Document], folder: Path, *, config: IndexConfig,
@@ -490,13 +562,7 @@ def read_calibration(folder: Path) -> dict | None:
 
 def write_calibration(folder: Path, data: dict) -> None:
     """Write ``data`` as the index's calibration, atomically (temp file, then rename)."""
-    path = Path(folder) / CALIBRATION
-    tmp = path.with_name(f".{CALIBRATION}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_json_atomic(Path(folder) / CALIBRATION, data)
 
 
 def default_index_dir(cache_root: Path, paths: list[str | Path]) -> Path:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from qa.question import NAME_KINDS, analyze_question
 from qa.read import read_answers
 from qa.retrieve import retrieve
 from qa.types import Reply
+
+log = logging.getLogger(__name__)
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "china-kazakhstan.txt"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -57,7 +61,7 @@ class QA:
     """
 
     def __init__(self, index: Index, embedder: Embedder, *,
-                 threshold: float = DEFAULT_THRESHOLD) -> None:
+                 threshold: float = DEFAULT_THRESHOLD, encoder=None) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
         if embedder.name != index.model_name:
@@ -67,6 +71,15 @@ class QA:
                 f"index was built with {index.model_name!r}, the embedder is {embedder.name!r}")
         self.index = index
         self.embedder = embedder
+        # Encodes questions: the ONNX export of the same model when there is one
+        # (no torch import, so a cold start answers in about a second), else the
+        # sentence-transformers embedder itself.
+        self.encoder = encoder if encoder is not None else embedder
+        if self.encoder.name != index.model_name:
+            from index.errors import IndexMismatchError
+
+            raise IndexMismatchError(
+                f"index was built with {index.model_name!r}, the query encoder is {self.encoder.name!r}")
         self.threshold = threshold
         self.threshold_source = "argument"   # or "calibrated" / "default" (set by load)
         self.reader_model = None  # qa.read.ReaderModel; None: the one shipped in qa/
@@ -75,7 +88,8 @@ class QA:
     def load(cls, paths: list[str | Path] | None = None, *, index_dir: str | Path | None = None,
              config: IndexConfig | None = None, threads: int | None = None,
              threshold: float | None = None, progress: bool = True,
-             max_file_bytes: int | None = None, embedder: Embedder | None = None) -> "QA":
+             max_file_bytes: int | None = None, embedder: Embedder | None = None,
+             encoder=None) -> "QA":
         """Open (building or refreshing when needed) the index of ``paths``.
 
         ``paths``: files or folders of ``.txt``/``.md``; None means the bundled
@@ -85,6 +99,9 @@ class QA:
         ``max_file_bytes``: refuse larger files (``IngestError``); default no limit.
         ``embedder``: an already loaded ``Embedder`` to share (e.g. between
         several document sets in one server); it must be of the config's model.
+        ``encoder``: the question encoder to share, likewise; default: the
+        model's ONNX export (made once per user, ``index.onnx_embed``), falling
+        back to ``embedder`` when there is none and it cannot be made.
         ``threshold``: abstain below this confidence; default: the one stored by
         ``python -m eval --calibrate`` for this index, else ``DEFAULT_THRESHOLD``.
         """
@@ -107,7 +124,9 @@ class QA:
             calibration = read_calibration(index.folder)
             threshold = calibration["threshold"] if calibration else DEFAULT_THRESHOLD
             source = "calibrated" if calibration else "default"
-        bot = cls(index, embedder, threshold=threshold)
+        if encoder is None:
+            encoder = query_encoder(embedder)
+        bot = cls(index, embedder, threshold=threshold, encoder=encoder)
         bot.threshold_source = source
         return bot
 
@@ -117,7 +136,7 @@ class QA:
         if top_k <= 0:
             raise ValueError(f"top_k must be > 0, got {top_k}")
         text = clean_question(question)
-        return retrieve(text, self.embedder.embed_texts([text])[0], self.index, top_k=top_k)
+        return retrieve(text, self.encoder.embed_texts([text])[0], self.index, top_k=top_k)
 
     def save_threshold(self, threshold: float, *, details: dict | None = None) -> None:
         """Store ``threshold`` with the index, so ``QA.load`` on the same documents
@@ -149,15 +168,70 @@ class QA:
         if top_k <= 0:
             raise ValueError(f"top_k must be > 0, got {top_k}")
         texts = [clean_question(q) for q in questions]
-        vectors = self.embedder.embed_texts(texts)
+        t0 = time.perf_counter()
+        vectors = self.encoder.embed_texts(texts)
+        encode_ms = (time.perf_counter() - t0) * 1000 / max(len(texts), 1)
         replies = []
         for text, vector in zip(texts, vectors):
+            t1 = time.perf_counter()
             hits = retrieve(text, vector, self.index, top_k=top_k)
+            t2 = time.perf_counter()
             answers = read_answers(analyze_question(text), vector, hits, self.index,
                                    model=self.reader_model)
+            t3 = time.perf_counter()
             best = answers[0] if answers and answers[0].confidence >= self.threshold else None
-            replies.append(Reply(text, best, tuple(answers), tuple(hits), query=text))
+            timings = {"encode_ms": encode_ms, "retrieve_ms": (t2 - t1) * 1000,
+                       "read_ms": (t3 - t2) * 1000}
+            replies.append(Reply(text, best, tuple(answers), tuple(hits), query=text,
+                                 timings=timings))
         return replies
+
+
+def import_runtime() -> None:
+    """Import the libraries that answering needs (FAISS, BM25, the ONNX
+    runtime), so a command line can time imports apart from loading."""
+    import importlib
+
+    for name in ("bm25s", "faiss", "Stemmer"):
+        importlib.import_module(name)
+    try:
+        importlib.import_module("onnxruntime")
+        importlib.import_module("tokenizers")
+    except ImportError:  # then questions are encoded with sentence-transformers
+        pass
+
+
+def query_encoder(embedder: Embedder, *, export: bool = True):
+    """The fast question encoder for ``embedder``'s model, with its threads: its
+    ONNX export, made now (once per user and model) when ``export`` and there
+    is none yet. Falls back to ``embedder`` itself, with a warning, when no
+    export can be had."""
+    if not isinstance(embedder, Embedder):  # a stand-in (tests): nothing to export
+        return embedder
+    try:
+        from index import onnx_embed
+    except ImportError as exc:  # onnxruntime or tokenizers missing: only speed is lost
+        log.warning("No fast question encoder (%s); using sentence-transformers.", exc)
+        return embedder
+
+    from index.files import folder_lock
+
+    folder = onnx_embed.default_export_dir(embedder.name, cache_root().parent / "models")
+    encoder = onnx_embed.load_encoder(folder, threads=embedder.threads)
+    if encoder is not None or not export:
+        return encoder if encoder is not None else embedder
+    with folder_lock(folder, "exporting the model to"):  # one export, however many processes
+        encoder = onnx_embed.load_encoder(folder, threads=embedder.threads)
+        if encoder is None:
+            log.info("Exporting %s to ONNX for fast starts (once): %s", embedder.name, folder)
+            try:
+                onnx_embed.export_onnx(embedder.name, folder)
+            except Exception as exc:  # noqa: BLE001 - any failure only costs speed
+                log.warning("Could not export the model to ONNX (%s: %s); questions are "
+                            "encoded with sentence-transformers.", type(exc).__name__, exc)
+                return embedder
+            encoder = onnx_embed.load_encoder(folder, threads=embedder.threads)
+    return encoder if encoder is not None else embedder
 
 
 def _positive_int(name: str, value: str) -> int:

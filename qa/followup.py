@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qa.spans import find_spans
+from index.spans import find_spans
 
 _PERSONAL = {"he": "", "she": "", "him": "", "her": "'s", "his": "'s", "hers": "'s"}
 _THING = {"it": "", "its": "'s"}

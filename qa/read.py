@@ -44,11 +44,12 @@ from pathlib import Path
 
 import numpy as np
 
-from index.lexical import stem, token_spans, tokenize
+from index.analysis import SentenceAnalysis
+from index.lexical import stem, tokenize
+from index.spans import Span
 from index.store import Index
 from index.types import Hit, Sentence
 from qa.question import NAME_KINDS, Question
-from qa.spans import Span, find_spans
 from qa.types import Answer
 
 FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "entity", "rank", "span",
@@ -145,7 +146,7 @@ def sentence_candidates(question: Question, query_vector: np.ndarray, hits: list
     idf = _idf_table(question, index)
     pairs = set(zip(question.terms, question.terms[1:]))
     entities = _question_entities(question.text)
-    raw = [_sentence_features(question, sentence, rank, idf, pairs, entities)
+    raw = [_sentence_features(question, sentence, rank, idf, pairs, entities, index.analysis)
            for sentence, _, rank in seen.values()]
     best_dense = float(dense.max())
     best_lexical = max(r[1] for r in raw)
@@ -221,9 +222,11 @@ def _question_entities(text: str) -> set[str]:
 
 
 def _sentence_features(question: Question, sentence: Sentence, rank: int,
-                       idf: dict[str, float], pairs: set[tuple[str, str]], entities: set[str]):
-    """``(span, lexical, bigram, entity, span_score)`` of one sentence."""
-    tokens = token_spans(sentence.text)
+                       idf: dict[str, float], pairs: set[tuple[str, str]], entities: set[str],
+                       analysis: SentenceAnalysis):
+    """``(span, lexical, bigram, entity, span_score)`` of one sentence; what does
+    not depend on the question comes from the index's ``analysis``."""
+    tokens = analysis.tokens(sentence.sentence_id)
     terms = [t for _, _, t in tokens]
     entity = len(entities & set(terms)) / len(entities) if entities else 0.0
     matched = [(s, e) for s, e, t in tokens if t in idf]
@@ -231,32 +234,33 @@ def _sentence_features(question: Question, sentence: Sentence, rank: int,
     lexical = sum(idf[t] for t in set(terms) & idf.keys()) / total if total else 0.0
     bigram = len(pairs & set(zip(terms, terms[1:]))) / len(pairs) if pairs else 0.0
     if question.typed:
-        best = _best_span(question, sentence.text, tokens, matched, idf)
+        best = _best_span(question, sentence.text, tokens, matched, idf,
+                          analysis.spans(sentence.sentence_id, sentence.text))
         span_score = best[0] if best else 0.0
         local = _shape_span(question, sentence.text, best[1]) if best else \
-            _best_gap(question, sentence.text)
+            _best_gap(question, sentence.text, analysis.words(sentence.sentence_id))
     else:
         span_score = 0.0
         local = None
         if question.kind in ("description", "reason"):
-            local = _best_gap(question, sentence.text)
+            local = _best_gap(question, sentence.text, analysis.words(sentence.sentence_id))
         if local is None:
             local = _best_clause(sentence.text, matched)
     span = (sentence.start + local[0], sentence.start + local[1]) if local else None
     return span, lexical, bigram, entity, span_score
 
 
-def _best_span(question: Question, text: str, tokens, matched,
-               idf: dict[str, float]) -> tuple[float, Span] | None:
-    """The best span of the asked kind in ``text`` with its score, or None."""
+def _best_span(question: Question, text: str, tokens, matched, idf: dict[str, float],
+               spans: list[tuple[Span, tuple[str, ...]]]) -> tuple[float, Span] | None:
+    """The best of ``spans`` (``text``'s spans with their terms) of the asked
+    kind, with its score, or None."""
     fits = _KIND_FIT.get(question.kind, {})
     terms = set(question.terms)
     best: tuple[float, Span] | None = None
-    for span in find_spans(text):
+    for span, span_terms in spans:
         fit = fits.get(span.kind, 0.0)
         if fit == 0.0:
             continue
-        span_terms = tokenize(span.text)
         # The head noun inside a name is no repeat: "which region" -> "Xinjiang ... Region".
         head = stem(question.head) if question.head else None
         repeated = sum(t in terms and t != head for t in span_terms) / len(span_terms) \
@@ -366,33 +370,22 @@ def _proximity(span: Span, tokens, matched) -> float:
     return 1.0 / (1.0 + min(gaps) / 3.0)
 
 
-_GAP_WORD = re.compile(r"[^\s,;:()\[\]“”\"«»–—]+")
-_GAP_BREAK = re.compile(r"[,;:()\[\]“”\"«»–—]|\s-\s")
-_EDGE_PUNCT = ".?!'’"
 _QUOTED = re.compile(r"[“\"«]([^”\"»]{2,120})[”\"»]")
 
 
-def _best_gap(question: Question, text: str) -> tuple[int, int] | None:
+def _best_gap(question: Question, text: str,
+              words: list[tuple[int, int, bool, tuple[str, ...], int]]) -> tuple[int, int] | None:
     """For descriptive questions: the run of words the question does not
     contain that sits right next to the words it does, within one clause
     ("most of the HD material uses [the DVB-S2] standard"). Stop words are
     trimmed from its ends; when the question names a thing ("what
     consortium") and the run holds a capitalised name, the name is the answer.
-    None when no run touches the question's words."""
+    None when no run touches the question's words. ``words``: ``text``'s words
+    (``index.analysis.sentence_words``)."""
     terms = set(question.terms)
-    words = []  # (start, end, content, matched, clause)
-    clause, prev_end = 0, 0
-    for m in _GAP_WORD.finditer(text):
-        s, e = m.start(), m.end()
-        while e > s and text[e - 1] in _EDGE_PUNCT:
-            e -= 1
-        if e == s:
-            continue
-        if _GAP_BREAK.search(text, prev_end, s):
-            clause += 1
-        word_terms = tokenize(text[s:e])
-        words.append((s, e, bool(word_terms), any(t in terms for t in word_terms), clause))
-        prev_end = m.end()
+    # (start, end, content, matched, clause)
+    words = [(s, e, content, any(t in terms for t in word_terms), clause)
+             for s, e, content, word_terms, clause in words]
     best, best_score = None, 0.0
     i = 0
     while i < len(words):

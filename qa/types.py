@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from index.types import Hit
 
@@ -47,6 +47,9 @@ class Reply:
     passages: tuple[Hit, ...]      # retrieved, best first; also when abstaining
     query: str = ""                # what was searched: the question, or a follow-up made
                                    # to stand alone (qa.followup); "" means the question
+    # Where the time went, in milliseconds: encode_ms, retrieve_ms, read_ms
+    # (a batch's encode time is shared equally among its questions).
+    timings: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def searched(self) -> str:

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    bot.embedder.embed_texts(["warm up"])   # load the model now, not on the first question
+    bot.encoder.embed_texts(["warm up"])   # load the model now, not on the first question
     app = build_app(bot, bundled=not args.docs, max_upload_mb=args.max_upload_mb)
     try:
         url = launch(app, host=args.host, port=args.port, block=False)

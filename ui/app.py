@@ -109,10 +109,10 @@ class Library:
             if key in self._loaded:
                 return self._loaded[key]
             try:
-                # Share the model the server already has: no second copy, no reload.
+                # Share the models the server already has: no second copy, no reload.
                 bot = self._load(paths, index_dir=index_dir,
                                  max_file_bytes=self.max_file_bytes if upload else None,
-                                 embedder=self.default.embedder)
+                                 embedder=self.default.embedder, encoder=self.default.encoder)
             except USER_ERRORS as exc:
                 if prefix:   # name the file as the user knows it, not by its copy's path
                     raise type(exc)(str(exc).replace(prefix, "")) from None

@@ -133,3 +133,34 @@ def test_short_chunk_repeating_the_end_of_the_previous_chunk():
 def test_whitespace_runs_with_large_overlap_do_not_crash():
     doc = make_doc("\n\n\n x\n ")
     check_chunks(doc, chunk_document(doc, 4, 3), 4)
+
+
+# Lines that repeat, as in docstrings ("Returns:", "Args:"): the splitter then
+# emits chunks that lie wholly inside the previous one's overlap and whose text
+# also comes again later. Such a chunk once sent the offset search to the later
+# repeat, and the next chunk was "lost" (RuntimeError).
+REPEATED_LINES = [
+    "Returns:", "    model: the model", "Args:", "    data: input data",
+    "providers (list): providers to use",
+    "Quantize the tensor per group and return it with its scale.",
+    "See the reference for details.",
+    "    n (int): how many samples to take; -1 means all of them.",
+]
+
+
+@pytest.mark.parametrize("seed", range(0, 400, 1))
+def test_repeated_lines_keep_their_offsets(seed):
+    import random
+
+    rng = random.Random(seed)
+    paragraphs = ["\n".join(rng.choice(REPEATED_LINES) for _ in range(rng.randint(1, 6)))
+                  for _ in range(rng.randint(3, 25))]
+    text = "\n\n".join(paragraphs)
+    doc = Document("d.txt", "d", text, "/d", "0" * 64, len(text))
+    chunks = chunk_document(doc, 200, 40)
+    assert all(text[c.start:c.end] == c.text for c in chunks)
+    assert all(a.start < b.start and a.end < b.end for a, b in zip(chunks, chunks[1:]))
+    covered = set()
+    for c in chunks:
+        covered.update(range(c.start, c.end))
+    assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())

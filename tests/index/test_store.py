@@ -276,16 +276,22 @@ def test_removed_document_embeds_nothing(
     assert_same_index(load_index(folder), index)
 
 
-def test_changed_config_rebuilds_everything(docs, tmp_path, fake_embedder, fake_embedder_class, caplog):
+def test_changed_config_rebuilds_only_what_changed(docs, tmp_path, fake_embedder,
+                                                   fake_embedder_class, caplog):
     folder = tmp_path / "idx"
-    open_(docs, folder, fake_embedder)
+    old = open_(docs, folder, fake_embedder)
     other = IndexConfig(chunk_size=300, chunk_overlap=40)
     before = fake_embedder.texts_embedded
     with caplog.at_level(logging.INFO, logger="index.store"):
         index = open_(docs, folder, fake_embedder, other)
     messages = " ".join(rebuild_messages(caplog))
     assert "chunk_size" in messages and "300" in messages, messages
-    assert fake_embedder.texts_embedded - before == len(index.chunks) + len(index.sentences)
+    # Same document, same offsets: same text, so its vector is reused. Here that
+    # is every sentence and the chunks whose bounds did not move.
+    old_spans = {(c.doc_id, c.start, c.end) for c in old.chunks}
+    moved = [c for c in index.chunks if (c.doc_id, c.start, c.end) not in old_spans]
+    assert moved, "the new chunk size should move some chunk bounds"
+    assert fake_embedder.texts_embedded - before == len(moved)
     assert index.manifest["config"]["chunk_size"] == 300
     assert_same_index(index, build(docs, tmp_path / "fresh", fake_embedder_class(), other))
 
@@ -403,7 +409,7 @@ def test_failed_build_leaves_the_old_index(corpus_dir, tmp_path, fake_embedder, 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr("index.store.np.save", boom)
+    monkeypatch.setattr("index.store._write_jsonl", boom)
     with pytest.raises(RuntimeError, match="simulated"):
         build_index(new_docs, folder, config=CFG, embedder=fake_embedder, progress=False,
                     previous=old)
@@ -413,7 +419,14 @@ def test_failed_build_leaves_the_old_index(corpus_dir, tmp_path, fake_embedder, 
 
     assert snapshot(folder) == files_before
     assert_same_index(load_index(folder), old)
+    # Only the finished vectors are kept, in the build's work folder, for the next try.
+    left = sorted(os.listdir(folder.parent))
+    assert left[-1] == "idx" and len(left) == 2 and left[0].startswith(".idx.build-"), left
+    embedded = fake_embedder.texts_embedded
+    index = open_(new_docs, folder, fake_embedder)
+    assert fake_embedder.texts_embedded == embedded, "the retry embedded again"
     assert sorted(os.listdir(folder.parent)) == ["idx"], "temporary folders were left behind"
+    assert_same_index(index, fresh_build(new_docs, tmp_path / "fresh", type(fake_embedder)))
 
 
 def test_failed_first_build_leaves_nothing(docs, tmp_path, fake_embedder, monkeypatch):
@@ -422,11 +435,11 @@ def test_failed_first_build_leaves_nothing(docs, tmp_path, fake_embedder, monkey
     def boom(*args, **kwargs):
         raise RuntimeError("simulated")
 
-    monkeypatch.setattr("index.store.np.save", boom)
+    monkeypatch.setattr("index.store._write_jsonl", boom)
     with pytest.raises(RuntimeError):
         build(docs, parent / "idx", fake_embedder)
     assert not (parent / "idx").exists()
-    assert os.listdir(parent) == []
+    assert [p for p in os.listdir(parent) if not p.startswith(".idx.build-")] == []
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_an_index(docs, tmp_path, fake_embedder):

@@ -2,12 +2,13 @@
 
 import pytest
 
+from index.analysis import sentence_words
 from qa.question import analyze_question
 from qa.read import _best_gap
 
 
 def gap(question: str, sentence: str) -> str | None:
-    found = _best_gap(analyze_question(question), sentence)
+    found = _best_gap(analyze_question(question), sentence, sentence_words(sentence))
     return sentence[found[0]:found[1]] if found else None
 
 
@@ -46,7 +47,7 @@ def test_single_word_between_question_words_is_an_answer():
 ])
 def test_span_is_shaped_to_the_question(question, sentence, expected):
     from qa.read import _shape_span
-    from qa.spans import find_spans
+    from index.spans import find_spans
 
     q = analyze_question(question)
     span = next(s for s in find_spans(sentence) if s.kind in ("number", "date"))

@@ -124,7 +124,8 @@ def test_ask_endpoint_returns_the_reply_json_or_a_gradio_error(handlers):
 # Library logic with a stand-in loader: no model needed.
 
 def fake_qa(name="m"):
-    return SimpleNamespace(embedder=SimpleNamespace(name=name), index=SimpleNamespace(documents={}, chunks=[]))
+    model = SimpleNamespace(name=name)
+    return SimpleNamespace(embedder=model, encoder=model, index=SimpleNamespace(documents={}, chunks=[]))
 
 
 def test_library_loads_the_bundled_article_once_without_the_upload_limit(tmp_path):

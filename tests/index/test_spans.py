@@ -2,7 +2,7 @@
 
 import pytest
 
-from qa.spans import find_spans
+from index.spans import find_spans
 
 
 def kinds(text):

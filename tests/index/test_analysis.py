@@ -1,0 +1,107 @@
+"""index.analysis: what the reader needs of each sentence, worked out at index time,
+must be exactly what it would work out at question time."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from index.analysis import SentenceAnalysis, sentence_words
+from index.config import IndexConfig
+from index.errors import IndexCorruptError
+from index.ingest import load_documents
+from index.lexical import token_spans, tokenize
+from index.spans import find_spans
+from index.store import build_index, load_index, open_index
+
+CFG = IndexConfig(chunk_size=200, chunk_overlap=40)
+TEXTS = [
+    "The Bank of China lent $13.9 billion in 2013, said Mr. Smith.",
+    "Kassym-Jomart Tokayev (the president) visited Beijing on 11 September 2019 – again.",
+    "“Cash is king,” said the banker; “diversify,” said the adviser.",
+    "",
+    "1,000 people — about 30% of them — came; some left early.",
+    "It is what it is.",
+    "Ünïcödé wörds, 東京 and emoji 🎉 stay where they are.",
+]
+
+
+def check(analysis: SentenceAnalysis, texts: list[str]) -> None:
+    assert analysis.size == len(texts)
+    for i, text in enumerate(texts):
+        assert analysis.tokens(i) == token_spans(text)
+        assert analysis.spans(i, text) == [(s, tuple(tokenize(s.text))) for s in find_spans(text)]
+        assert analysis.words(i) == sentence_words(text)
+
+
+def test_analysis_equals_what_the_reader_would_work_out():
+    check(SentenceAnalysis.build(TEXTS), TEXTS)
+
+
+def test_analysis_of_the_bundled_article(tmp_path):
+    from qa.api import BUNDLED
+    from index.sentences import split_sentences
+
+    text = BUNDLED.read_text(encoding="utf-8")
+    texts = [text[s:e] for s, e in split_sentences(text)]
+    check(SentenceAnalysis.build(texts), texts)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    SentenceAnalysis.build(TEXTS).save(tmp_path / "a")
+    loaded = SentenceAnalysis.load(tmp_path / "a")
+    check(loaded, TEXTS)
+    assert isinstance(loaded._a["tokens_term"].base, np.memmap)  # mapped, not read in
+
+
+def test_out_of_range_rows_are_refused():
+    analysis = SentenceAnalysis.build(TEXTS)
+    with pytest.raises(IndexError, match="sentence 7"):
+        analysis.tokens(len(TEXTS))
+
+
+@pytest.fixture
+def docs(corpus_dir):
+    return load_documents([corpus_dir])
+
+
+def test_the_index_stores_the_analysis_of_its_sentences(docs, tmp_path, fake_embedder):
+    built = build_index(docs, tmp_path / "idx", config=CFG, embedder=fake_embedder, progress=False)
+    loaded = load_index(tmp_path / "idx")
+    check(loaded.analysis, [s.text for s in loaded.sentences])
+    assert built.manifest["analysis"] == loaded.manifest["analysis"]
+
+
+@pytest.mark.parametrize("damage", ["drop_file", "bad_term", "short_pointer"])
+def test_a_damaged_analysis_is_reported(docs, tmp_path, fake_embedder, damage):
+    build_index(docs, tmp_path / "idx", config=CFG, embedder=fake_embedder, progress=False)
+    folder = tmp_path / "idx" / "analysis"
+    if damage == "drop_file":
+        (folder / "words_clause.npy").unlink()
+    elif damage == "bad_term":
+        terms = np.load(folder / "tokens_term.npy")
+        terms[0] = 10**6
+        np.save(folder / "tokens_term.npy", terms)
+    else:
+        np.save(folder / "spans_ptr.npy", np.load(folder / "spans_ptr.npy")[:-1])
+    with pytest.raises(IndexCorruptError, match="analysis/"):
+        load_index(tmp_path / "idx")
+
+
+def test_an_index_without_analysis_is_refreshed_without_embedding_again(
+        docs, tmp_path, fake_embedder, caplog):
+    folder = tmp_path / "idx"
+    build_index(docs, folder, config=CFG, embedder=fake_embedder, progress=False)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["analysis"]   # as an index of an older version
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    before = fake_embedder.texts_embedded
+    with caplog.at_level(logging.INFO, logger="index.store"):
+        index = open_index(docs, folder, config=CFG, embedder=fake_embedder, progress=False)
+    assert fake_embedder.texts_embedded == before
+    assert "sentence analysis" in caplog.text
+    check(index.analysis, [s.text for s in index.sentences])
+    assert load_index(folder).manifest["analysis"] == index.manifest["analysis"]
