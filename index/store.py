@@ -218,9 +218,12 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
 
 
 def _build_key(documents: list[Document], config: IndexConfig, model_name: str) -> str:
-    """Names one build: the same documents, settings and model give the same key,
-    so an interrupted build is resumed only by a build of exactly the same."""
-    h = hashlib.sha256(json.dumps([FORMAT_VERSION, model_name, config.to_dict(),
+    """Names the vectors of one build: the same documents, model and the settings
+    that decide the embedded texts (chunking, sentence rules) give the same key,
+    so an interrupted build is resumed only by a build that embeds the same
+    texts, whatever its search settings."""
+    texts = [config.chunk_size, config.chunk_overlap, config.text_rules]
+    h = hashlib.sha256(json.dumps([FORMAT_VERSION, model_name, texts,
                                    [(d.doc_id, d.sha256) for d in documents]]).encode())
     return h.hexdigest()[:16]
 
@@ -231,11 +234,15 @@ def _embed_resumable(work: Path, kind: str, items, reusable: dict, embedder, pro
     memory-mapped file). Rows are embedded in batches of ``EMBED_BATCH``, each
     written and recorded in ``work/KIND_progress.json`` before the next, so an
     interrupted run resumes after the last finished batch. Rows of unchanged
-    documents are copied from ``reusable`` instead of embedded."""
+    documents are copied from ``reusable``, and a text seen before (boilerplate
+    such as "Parameters" or "Returns") from its first row, instead of embedded."""
     from tqdm.auto import tqdm
 
     path, state = work / f"{kind}_vectors.npy", work / f"{kind}_progress.json"
     keys = [(kind, it.doc_id, it.start, it.end) for it in items]
+    first: dict[str, int] = {}
+    for i, it in enumerate(items):
+        first.setdefault(it.text, i)
     todo = sum(k not in reusable for k in keys)
     dim = len(next(iter(reusable.values()))) if reusable else embedder.dim
     done, vectors = _resume(path, state, (len(items), dim))
@@ -251,12 +258,15 @@ def _embed_resumable(work: Path, kind: str, items, reusable: dict, embedder, pro
               disable=not progress or not todo) as bar:
         for lo in range(done, len(items), EMBED_BATCH):
             hi = min(lo + EMBED_BATCH, len(items))
-            fresh = [i for i in range(lo, hi) if keys[i] not in reusable]
+            fresh = [i for i in range(lo, hi)
+                     if keys[i] not in reusable and first[items[i].text] == i]
             if fresh:
                 vectors[fresh] = embedder.embed_texts([items[i].text for i in fresh])
-            for i in range(lo, hi):
+            for i in range(lo, hi):   # in order: a repeat's first row is filled by now
                 if keys[i] in reusable:
                     vectors[i] = reusable[keys[i]]
+                elif first[items[i].text] != i:
+                    vectors[i] = vectors[first[items[i].text]]
             vectors.flush()
             write_json_atomic(state, {"done": hi, "total": len(items), "dim": dim})
             bar.update(hi - lo)

@@ -31,6 +31,11 @@ def build(docs, folder, embedder, config=CFG):
     return build_index(docs, folder, config=config, embedder=embedder, progress=False)
 
 
+def distinct_texts(index) -> int:
+    """What a build embeds: each distinct chunk text and sentence text once."""
+    return len({c.text for c in index.chunks}) + len({s.text for s in index.sentences})
+
+
 def work_folders(parent):
     return sorted(p for p in os.listdir(parent) if ".build-" in p)
 
@@ -63,9 +68,8 @@ def test_an_interrupted_build_resumes_after_the_last_finished_batch(
 
     second = fake_embedder_class()
     index = build(docs, folder, second)
-    total = len(index.chunks) + len(index.sentences)
-    # Nothing finished is embedded again, and everything is embedded once.
-    assert done_before + second.texts_embedded == total
+    # Nothing finished is embedded again, and every distinct text is embedded once.
+    assert done_before + second.texts_embedded == distinct_texts(index)
     assert work_folders(folder.parent) == [], "the work folder outlived a finished build"
     expected = build(docs, tmp_path / "fresh", fake_embedder_class())
     np.testing.assert_array_equal(index.faiss_index.reconstruct_n(0, len(index.chunks)),
@@ -94,7 +98,7 @@ def test_a_work_folder_that_does_not_fit_is_started_over(docs, tmp_path, fake_em
     (tmp_path / work / "chunk_vectors.npy").write_bytes(b"garbage")   # damaged
     embedder = fake_embedder_class()
     index = build(docs, folder, embedder)
-    assert embedder.texts_embedded == len(index.chunks) + len(index.sentences)
+    assert embedder.texts_embedded == distinct_texts(index)
     expected = build(docs, tmp_path / "fresh", fake_embedder_class())
     np.testing.assert_array_equal(index.sentence_vectors, expected.sentence_vectors)
 
@@ -109,8 +113,23 @@ def test_other_documents_do_not_resume_a_stale_work_folder(corpus_dir, tmp_path,
     (corpus_dir / "weather.txt").write_text("Now it only snows. Every day.", encoding="utf-8")
     embedder = fake_embedder_class()
     index = build(load_documents([corpus_dir]), folder, embedder)
-    assert embedder.texts_embedded == len(index.chunks) + len(index.sentences)
+    assert embedder.texts_embedded == distinct_texts(index)
     assert work_folders(tmp_path) == [], f"{stale} was left behind"
+
+
+def test_a_repeated_text_is_embedded_once(tmp_path, fake_embedder, monkeypatch):
+    from index.types import Document
+    import hashlib
+
+    monkeypatch.setattr(store, "EMBED_BATCH", 3)   # repeats inside a batch and across batches
+    text = "\n\n".join(["Parameters", "The first thing.", "Returns", "Parameters",
+                         "The second thing.", "Returns", "Parameters"] * 3)
+    doc = Document("d.txt", "d", text, "/d", hashlib.sha256(text.encode()).hexdigest(), len(text))
+    index = build([doc], tmp_path / "idx", fake_embedder)
+    assert len({s.text for s in index.sentences}) == 4 < len(index.sentences)
+    assert fake_embedder.texts_embedded == distinct_texts(index)
+    expected = fake_embedder.embed_texts([s.text for s in index.sentences])
+    np.testing.assert_array_equal(index.sentence_vectors, expected)
 
 
 def test_sentence_vectors_are_memory_mapped(docs, tmp_path, fake_embedder):

@@ -80,3 +80,45 @@ def test_index_then_ask_own_documents(tmp_path, capsys):
     answer = json.loads(out)["answer"]
     assert answer["text"] == "$2.4 million" and answer["title"] == "The Old Bridge"
     assert answer["doc_id"] == "bridge.md"
+
+
+def test_timings_line_splits_the_time(tmp_path, capsys):
+    idx = str(tmp_path / "idx")
+    run(capsys, "index", str(__import__("qa.api", fromlist=["BUNDLED"]).BUNDLED), "--index-dir", idx)
+    code, out, err = run(capsys, "ask", "Who is the new president of Kazakhstan?",
+                         "--index-dir", idx, "--timings", "-q")
+    assert code == 0 and out.startswith("Answer: Kassym-Jomart Tokayev")
+    (line,) = [l for l in err.splitlines() if l.startswith("timings: ")]
+    timings = json.loads(line.removeprefix("timings: "))
+    assert set(timings) == {"imports_s", "index_load_s", "model_load_s", "answer_s", "total_s"}
+    assert all(v >= 0 for v in timings.values())
+    parts = sum(v for k, v in timings.items() if k != "total_s")
+    assert abs(parts - timings["total_s"]) < 0.01   # the parts add up to the whole
+
+
+def test_a_cached_answer_never_imports_torch(tmp_path):
+    """With an index and the ONNX export in place, a fresh `python -m qa ask`
+    answers without torch or sentence-transformers (the cold start's big cost)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from qa import QA
+
+    bot = QA.load(index_dir=tmp_path / "i", progress=False)   # builds, and exports once
+    assert type(bot.encoder).__name__ == "OnnxEncoder"
+    heavy = "('torch', 'transformers', 'sentence_transformers')"
+    code = ("import sys\n"
+            "import qa\n"
+            f"print('AFTER IMPORT', any(m in sys.modules for m in {heavy}))\n"
+            "from qa.cli import main\n"
+            f"rc = main(['ask', 'Who is the new president of Kazakhstan?', '--index-dir', "
+            f"{str(tmp_path / 'i')!r}, '--json', '-q'])\n"
+            f"print('AFTER ASK', any(m in sys.modules for m in {heavy}))\n"
+            "sys.exit(rc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ), cwd=str(Path(__file__).resolve().parents[2]))
+    assert out.returncode == 0, out.stderr
+    assert "AFTER IMPORT False" in out.stdout and "AFTER ASK False" in out.stdout, out.stdout
+    assert '"text": "Kassym-Jomart Tokayev"' in out.stdout

@@ -141,7 +141,7 @@ def test_library_loads_the_bundled_article_once_without_the_upload_limit(tmp_pat
     bundled = lib.get(BUNDLED_KEY)
     assert lib.get(BUNDLED_KEY) is bundled and len(calls) == 1
     assert calls[0] == (None, {"index_dir": tmp_path / "bundled" / "index", "max_file_bytes": None,
-                               "embedder": default.embedder})   # one model in memory
+                               "embedder": default.embedder, "encoder": default.encoder})   # one model in memory
     assert lib.get(None) is default and lib.get("upload-unknown") is default
 
 
