@@ -31,6 +31,20 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def check_replaceable(folder: Path, own: tuple[str, ...], what: str, error=ValueError) -> None:
+    """Raise ``error`` unless ``folder`` is missing, empty or holds nothing but
+    the names in ``own`` (ours to replace); a folder with anyone else's files in
+    it is never replaced. ``what`` names the kind of folder in the message."""
+    if folder.exists() and not folder.is_dir():
+        raise error(f"{what} path {str(folder)!r} is a file, not a folder")
+    if folder.is_dir():
+        foreign = sorted(p.name for p in folder.iterdir() if p.name not in own)
+        if foreign:
+            raise error(f"refusing to overwrite {str(folder)!r}: it holds files that are not "
+                        f"part of {'an' if what[0] in 'aeiouAEIOU' else 'a'} {what} "
+                        f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})")
+
+
 def temp_folder_for(folder: Path) -> Path:
     """A new, empty temporary folder beside ``folder``, named after it and this
     process (``.NAME.tmp-PID-...``), for ``swap_in`` to rename into place."""

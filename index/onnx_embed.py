@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from index.embed import BATCH_SIZE, model_path
-from index.files import remove_dead_temps, swap_in, temp_folder_for
+from index.files import check_replaceable, remove_dead_temps, swap_in, temp_folder_for
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +144,7 @@ def export_onnx(model_name: str, folder: Path) -> Path:
     model that is not a plain mean-pooled transformer.
     """
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"export path {str(folder)!r} is a file, not a folder")
-    if folder.is_dir():
-        foreign = sorted(p.name for p in folder.iterdir() if p.name not in OWN_FILES)
-        if foreign:
-            raise ValueError(f"refusing to overwrite {str(folder)!r}: it holds files that are "
-                             f"not part of an ONNX export ({', '.join(foreign[:3])})")
+    check_replaceable(folder, OWN_FILES, "ONNX export")
     weights = model_path(model_name)
     fingerprint = weights_fingerprint(model_name)
     model = _load_sentence_transformer(weights)

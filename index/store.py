@@ -36,7 +36,7 @@ from index.analysis import ANALYSIS_VERSION, SentenceAnalysis
 from index.chunk import chunk_document
 from index.config import FORMAT_VERSION, IndexConfig
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from index.files import (folder_lock, remove_dead_temps, swap_in, temp_folder_for,
+from index.files import (check_replaceable, folder_lock, remove_dead_temps, swap_in, temp_folder_for,
                          write_json_atomic)
 from index.lexical import LexicalIndex, document_frequencies
 from index.sentences import split_sentences
@@ -148,7 +148,7 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
     if not documents:
         raise ValueError("cannot build an index of no documents")
     folder = Path(folder)
-    _check_replaceable(folder)
+    check_replaceable(folder, OWN_FILES, "docqa index", IndexCorruptError)
     reusable = _reusable_vectors(previous, documents, embedder.name)
 
     chunks: list[Chunk] = []
@@ -308,21 +308,6 @@ def _make_faiss(vectors: np.ndarray, config: IndexConfig):
 def _load_vectors(path: Path) -> np.ndarray:
     """A ``.npy`` of vectors, memory-mapped read-only: only the rows read are paged in."""
     return np.load(path, mmap_mode="r", allow_pickle=False)
-
-
-def _check_replaceable(folder: Path) -> None:
-    """Refuse to replace a folder unless it is empty or holds nothing but an
-    index's files (a damaged index of ours may be replaced; a folder with a
-    user's own files in it never is)."""
-    if folder.exists() and not folder.is_dir():
-        raise IndexCorruptError(f"index path {str(folder)!r} is a file, not a folder")
-    if folder.is_dir():
-        foreign = sorted(p.name for p in folder.iterdir() if p.name not in OWN_FILES)
-        if foreign:
-            raise IndexCorruptError(
-                f"refusing to overwrite {str(folder)!r}: it holds files that are not part of a "
-                f"docqa index ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})"
-            )
 
 
 def _remove_leftovers(folder: Path, keep: Path | None = None) -> None:
