@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -257,6 +258,9 @@ def _best_span(question: Question, text: str, tokens, matched, idf: dict[str, fl
     fits = _KIND_FIT.get(question.kind, {})
     terms = set(question.terms)
     best: tuple[float, Span] | None = None
+    cuts = None   # the sentence's clause breaks, found once for all its spans
+    starts = [s for s, _, _ in tokens]
+    ends = [e for _, e, _ in tokens]
     for span, span_terms in spans:
         fit = fits.get(span.kind, 0.0)
         if fit == 0.0:
@@ -275,7 +279,10 @@ def _best_span(question: Question, text: str, tokens, matched, idf: dict[str, fl
             fit *= 1.0 if _near_head(span, tokens, stem(question.head)) else 0.5
         if span.kind == "number" and not any(ch.isdigit() for ch in span.text):
             fit *= 0.5  # "one of the longest": number words are often not counts
-        closeness = 0.5 * _proximity(span, tokens, matched) + 0.5 * _clause_match(span, text, tokens, idf)
+        if cuts is None:
+            cuts = [0] + [m.end() for m in _SPAN_CLAUSE_BREAK.finditer(text)] + [len(text)]
+        closeness = 0.5 * _proximity(span, starts, ends, matched) \
+            + 0.5 * _clause_match(span, cuts, tokens, idf)
         score = fit * (1.0 - 0.6 * repeated) * (0.4 + 0.6 * closeness)
         if best is None or score > best[0]:
             best = (score, span)
@@ -303,14 +310,13 @@ def _shape_span(question: Question, text: str, span: Span) -> tuple[int, int]:
     return start, end
 
 
-def _clause_match(span: Span, text: str, tokens, idf: dict[str, float]) -> float:
+def _clause_match(span: Span, cuts: list[int], tokens, idf: dict[str, float]) -> float:
     """IDF-weighted share of the question's terms found in the span's own clause
     (outside the span): "the Silk Road Fund in the amount of 50 billion" holds
     "Silk Road Fund"; the clause before it, with "100 billion", does not."""
     total = sum(idf.values())
     if not total:
         return 0.0
-    cuts = [0] + [m.end() for m in _SPAN_CLAUSE_BREAK.finditer(text)] + [len(text)]
     lo = max(c for c in cuts if c <= span.start)
     hi = min(c for c in cuts if c >= span.end)
     present = {t for s, e, t in tokens if lo <= s and e <= hi and (e <= span.start or s >= span.end)}
@@ -352,19 +358,19 @@ def _name_fit(kind: str, text: str) -> float:
     return 1.0
 
 
-def _proximity(span: Span, tokens, matched) -> float:
-    """1 when a question word touches the span, falling with the number of words between."""
+def _proximity(span: Span, starts: list[int], ends: list[int], matched) -> float:
+    """1 when a question word touches the span, falling with the number of words
+    between. ``starts``/``ends``: the sentence's token offsets, in order."""
     if not matched:
         return 0.0
-    positions = [(s, e) for s, e, _ in tokens]
-    before = sum(1 for s, _ in positions if s < span.start)
-    after = sum(1 for _, e in positions if e <= span.end)
+    before = bisect_left(starts, span.start)   # tokens starting before the span
+    after = bisect_right(ends, span.end)       # tokens ending by its end
     gaps = []
     for s, e in matched:
         if e <= span.start:
-            gaps.append(before - sum(1 for ps, _ in positions if ps < e))
+            gaps.append(before - bisect_left(starts, e))
         elif s >= span.end:
-            gaps.append(sum(1 for ps, _ in positions if ps < s) - after)
+            gaps.append(bisect_left(starts, s) - after)
     if not gaps:
         return 0.5  # the question's words are inside the span only
     return 1.0 / (1.0 + min(gaps) / 3.0)

@@ -25,11 +25,22 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: uses the real embedding model")
 
 
+@pytest.fixture(scope="session")
+def _shared_models(tmp_path_factory) -> Path:
+    """One folder for the model's ONNX export (qa.api.query_encoder) for the
+    whole run: exporting takes seconds, and it is the same for every test."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch, tmp_path_factory):
+def _isolated_environment(monkeypatch, tmp_path_factory, _shared_models):
     """Keep the per-user cache out of the real home, and ignore a QA_INDEX_DIR
-    set in the developer's shell."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    set in the developer's shell. Each test gets its own cache, sharing only the
+    ONNX export."""
+    cache = tmp_path_factory.mktemp("cache")
+    (cache / "docqa").mkdir()
+    (cache / "docqa" / "models").symlink_to(_shared_models, target_is_directory=True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     monkeypatch.delenv("QA_INDEX_DIR", raising=False)
 
 
