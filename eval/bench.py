@@ -84,7 +84,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import inspect
 import json
 import os
 import platform
@@ -224,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         bot = QA.load(docs, index_dir=out / "indexes" / "docs", progress=not args.quiet)
         out.mkdir(parents=True, exist_ok=True)   # now that the input is known to be good
         bot.embedder.embed_texts(["warm up"])   # sections 3 and 5 embed with it
-        query_encoder(bot).embed_texts(["warm up"])
+        bot.encoder.embed_texts(["warm up"])
         results["settings"].update(model=bot.index.model_name, index_config=bot.index.manifest["config"],
                                    base_chunks=len(bot.index.chunks))
         results["machine"].update(thread_facts(bot))
@@ -353,23 +352,15 @@ def _maxrss_mb(maxrss: int) -> float:
 
 
 class CliRunner:
-    """``python -m qa ask`` in a child process, with ``--timings`` when the CLI has it."""
-
-    def __init__(self) -> None:
-        self.has_timings: bool | None = None   # None: not asked yet
+    """``python -m qa ask ... --timings`` in a child process."""
 
     def ask(self, question: str, index_dir: Path, docs: list[str] | None) -> tuple[ProcResult, dict | None]:
-        cmd = [sys.executable, "-m", "qa", "ask", question, "--index-dir", str(index_dir), "--quiet"]
+        cmd = [sys.executable, "-m", "qa", "ask", question, "--index-dir", str(index_dir),
+               "--quiet", "--timings"]
         if docs:
             cmd += ["--docs", *docs]
-        if self.has_timings is not False:
-            result = run_measured(cmd + ["--timings"])
-            if result.code == EXIT_USAGE and "--timings" in result.stderr:
-                self.has_timings = False   # an older CLI: unrecognized argument
-            else:
-                self.has_timings = True
-                return _checked(result, cmd), parse_timings(result.stderr)
-        return _checked(run_measured(cmd), cmd), None
+        result = _checked(run_measured(cmd), cmd)
+        return result, parse_timings(result.stderr)
 
 
 def _checked(result: ProcResult, cmd: list[str]) -> ProcResult:
@@ -402,7 +393,7 @@ def bench_cold_start(cli: CliRunner, question: str, index_dir: Path, docs: list[
         stage(f"cold start: run {i + 1}/{runs}")
         results.append(cli.ask(question, index_dir, docs))
     timings = [t or {} for _, t in results]
-    out = {"question": question, "runs": runs, "timings_available": bool(cli.has_timings),
+    out = {"question": question, "runs": runs,
            "wall_s": stats([r.wall_s for r, _ in results]),
            **{k: stats([_number(t.get(k)) for t in timings]) for k in COLD_PARTS},
            "peak_rss_mb": stats([r.peak_rss_mb for r, _ in results])}
@@ -426,16 +417,11 @@ def _number(x) -> float | None:
 
 # ------------------------------------------------------------- 2. warm latency
 
-def query_encoder(bot):
-    """The encoder ``bot`` embeds questions with: ``bot.encoder``, else ``bot.embedder``."""
-    return getattr(bot, "encoder", None) or bot.embedder
-
-
 def measure_warm(bot, questions: list[str], rounds: int, *, label: str) -> dict:
     """Ask every question once (warm-up), then ``rounds`` times; see the module doc, section 2."""
     from qa.retrieve import POOL
 
-    encoder = query_encoder(bot)
+    encoder = bot.encoder
     for q in questions:
         bot.ask(q)
     samples: dict[str, list] = {k: [] for k in ("e2e_ms", "encode_ms", "retrieve_ms", "read_ms",
@@ -446,7 +432,7 @@ def measure_warm(bot, questions: list[str], rounds: int, *, label: str) -> dict:
             t0 = time.perf_counter()
             reply = bot.ask(q)
             samples["e2e_ms"].append((time.perf_counter() - t0) * 1000)
-            split = getattr(reply, "timings", None) or {}
+            split = reply.timings
             for k in ("encode_ms", "retrieve_ms", "read_ms"):
                 samples[k].append(_number(split.get(k)))
             t0 = time.perf_counter()
@@ -463,7 +449,7 @@ def measure_warm(bot, questions: list[str], rounds: int, *, label: str) -> dict:
 
 
 def bench_warm(bot, questions: list[str], rounds: int) -> dict:
-    out = {"questions": len(questions), "rounds": rounds, "encoder": type(query_encoder(bot)).__name__,
+    out = {"questions": len(questions), "rounds": rounds, "encoder": type(bot.encoder).__name__,
            **measure_warm(bot, questions, rounds, label="warm latency")}
     ratio = out["e2e_over_floor"]
     report("\n".join([
@@ -486,10 +472,7 @@ def bench_warm(bot, questions: list[str], rounds: int) -> dict:
 def shared_models(bot) -> dict:
     """Keyword arguments for ``QA.load`` that reuse ``bot``'s loaded models, so
     timed builds and loads do not count model loading."""
-    shared = {"embedder": bot.embedder}
-    if "encoder" in inspect.signature(type(bot).load).parameters and getattr(bot, "encoder", None):
-        shared["encoder"] = bot.encoder
-    return shared
+    return {"embedder": bot.embedder, "encoder": bot.encoder}
 
 
 def bench_build(bot, docs: list[str] | None, runs: int) -> dict:
@@ -727,36 +710,17 @@ def recall_queries(bot, questions: list[str], n_sentences: int) -> np.ndarray:
     sentences = bot.index.sentences
     picked = random.Random(SEED).sample(range(len(sentences)), min(n_sentences, len(sentences)))
     texts = list(questions) + [sentences[i].text for i in picked]
-    encoder = query_encoder(bot)
+    encoder = bot.encoder
     return np.concatenate([encoder.embed_texts(texts[i:i + ENCODE_BATCH])
                            for i in range(0, len(texts), ENCODE_BATCH)])
 
 
 def exact_top_k(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, scores)``, each ``(len(queries), k)``: the exact top ``k`` chunks by
-    inner product, best first. ``index.search_exact`` when the index has it, else
-    brute force over the stored vectors, a block at a time."""
-    if hasattr(index, "search_exact"):
-        rows = [index.search_exact(q, k) for q in queries]
-        return (np.array([[h.chunk.chunk_id for h in r] for r in rows]),
-                np.array([[h.score for h in r] for r in rows], dtype=np.float32))
-    faiss_index = index.faiss_index
-    best_ids = np.zeros((len(queries), 0), dtype=np.int64)
-    best_scores = np.zeros((len(queries), 0), dtype=np.float32)
-    q = np.ascontiguousarray(queries, dtype=np.float32)
-    block = 16_384
-    for start in range(0, faiss_index.ntotal, block):
-        count = min(block, faiss_index.ntotal - start)
-        scores = q @ faiss_index.reconstruct_n(start, count).T
-        ids = np.broadcast_to(np.arange(start, start + count), scores.shape)
-        best_scores = np.concatenate([best_scores, scores], axis=1)
-        best_ids = np.concatenate([best_ids, ids], axis=1)
-        if best_scores.shape[1] > k:
-            keep = np.argpartition(-best_scores, k - 1, axis=1)[:, :k]
-            best_scores = np.take_along_axis(best_scores, keep, axis=1)
-            best_ids = np.take_along_axis(best_ids, keep, axis=1)
-    order = np.argsort(-best_scores, axis=1, kind="stable")
-    return np.take_along_axis(best_ids, order, axis=1), np.take_along_axis(best_scores, order, axis=1)
+    inner product, best first (``index.search_exact``)."""
+    rows = [index.search_exact(q, k) for q in queries]
+    return (np.array([[h.chunk.chunk_id for h in r] for r in rows]),
+            np.array([[h.score for h in r] for r in rows], dtype=np.float32))
 
 
 def recall_at_k(index, queries: np.ndarray, k: int = RECALL_K) -> float:
@@ -942,8 +906,8 @@ def machine_facts() -> dict:
 def thread_facts(bot) -> dict:
     """Threads as the product set them (never changed here)."""
     torch = sys.modules.get("torch")
-    encoder = query_encoder(bot)
-    return {"embedder_threads": getattr(bot.embedder, "threads", None),
+    encoder = bot.encoder
+    return {"embedder_threads": bot.embedder.threads,
             "encoder": type(encoder).__name__, "encoder_threads": getattr(encoder, "threads", None),
             "torch_threads": torch.get_num_threads() if torch else None}
 
