@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -122,16 +123,18 @@ class SentenceAnalysis:
 
         term_ids: dict[str, int] = {}
         kind_ids: dict[str, int] = {}
-        cols = {f"{layer}_{c}": [] for layer, names in _LAYERS.items() for c in names}
-        ptrs = {layer: [0] for layer in _LAYERS}
-        lists = {name: [] for name in _TERM_LISTS}
+        # Typed arrays, not lists: 4 or 8 bytes a number instead of ~36, which
+        # for a large corpus (millions of tokens) is the build's largest memory.
+        cols = {f"{layer}_{c}": array("i") for layer, names in _LAYERS.items() for c in names}
+        ptrs = {layer: array("q", [0]) for layer in _LAYERS}
+        lists = {name: array("i") for name in _TERM_LISTS}
 
         def ids(terms) -> list[int]:
             return [term_ids.setdefault(t, len(term_ids)) for t in terms]
 
         def add_terms(name: str, terms) -> tuple[int, int]:
             lo = len(lists[name])
-            lists[name] += ids(terms)
+            lists[name].extend(ids(terms))
             return lo, len(lists[name])
 
         for text in tqdm(texts, desc="Analysing sentences", unit="sentence", leave=False,
@@ -139,7 +142,7 @@ class SentenceAnalysis:
             for s, e, t in token_spans(text):
                 cols["tokens_start"].append(s)
                 cols["tokens_end"].append(e)
-                cols["tokens_term"] += ids([t])
+                cols["tokens_term"].append(term_ids.setdefault(t, len(term_ids)))
             for span in find_spans(text):
                 lo, hi = add_terms("span_terms", tokenize(span.text))
                 for c, v in zip(_LAYERS["spans"], (span.start, span.end,
@@ -152,9 +155,10 @@ class SentenceAnalysis:
                     cols[f"words_{c}"].append(v)
             for layer in _LAYERS:
                 ptrs[layer].append(len(cols[f"{layer}_start"]))
-        arrays = {k: np.asarray(v, dtype=np.int32) for k, v in cols.items()}
-        arrays.update({f"{layer}_ptr": np.asarray(p, dtype=np.int64) for layer, p in ptrs.items()})
-        arrays.update({k: np.asarray(v, dtype=np.int32) for k, v in lists.items()})
+        arrays = {k: np.frombuffer(v, dtype=np.int32).copy() for k, v in cols.items()}
+        arrays.update({f"{layer}_ptr": np.frombuffer(p, dtype=np.int64).copy()
+                       for layer, p in ptrs.items()})
+        arrays.update({k: np.frombuffer(v, dtype=np.int32).copy() for k, v in lists.items()})
         return cls(arrays, list(term_ids), list(kind_ids))
 
     # ------------------------------------------------------------- storage
