@@ -102,6 +102,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.files import write_json_atomic
 from qa.cli import EXIT_USAGE, bounded, positive_int, setup_logging
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def section(key: str, skip: bool, run) -> None:
             results[key] = None if skip else run()
-            _write_json(out / "bench.json", results)
+            write_json_atomic(out / "bench.json", results)
 
         section("cold_start", args.skip_cold,
                 lambda: bench_cold_start(cli, questions[0], bot.index.folder, docs, args.cold_runs))
@@ -243,13 +244,13 @@ def main(argv: list[str] | None = None) -> int:
 
         def save_scaling(partial: dict) -> None:
             results["scaling"] = partial
-            _write_json(out / "bench.json", results)
+            write_json_atomic(out / "bench.json", results)
 
         section("scaling", args.skip_scaling, lambda: bench_scaling(
             bot, cli, questions, sizes, out, previous, args, save=save_scaling))
         results["machine"].update(thread_facts(bot))  # torch may have loaded since
         results["complete"] = True
-        _write_json(out / "bench.json", results)
+        write_json_atomic(out / "bench.json", results)
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -856,15 +857,6 @@ def _row(label: str, s: dict | None, unit: str, *, p95: bool = False) -> str:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_previous(path: Path) -> dict:

@@ -166,8 +166,8 @@ class SentenceAnalysis:
     def save(self, folder: Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        for name, array in self._a.items():
-            np.save(folder / f"{name}.npy", array)
+        for name, values in self._a.items():
+            np.save(folder / f"{name}.npy", values)
         (folder / "vocabulary.json").write_text(json.dumps(
             {"version": ANALYSIS_VERSION, "terms": self.terms, "kinds": self.kinds}), encoding="utf-8")
 

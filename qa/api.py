@@ -64,22 +64,19 @@ class QA:
                  threshold: float = DEFAULT_THRESHOLD, encoder=None) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
-        if embedder.name != index.model_name:
-            from index.errors import IndexMismatchError
+        # Questions are encoded by ``encoder``: the ONNX export of the same model
+        # when there is one (no torch import, so a cold start answers in about a
+        # second), else the sentence-transformers embedder itself.
+        encoder = encoder if encoder is not None else embedder
+        for role, model in (("embedder", embedder), ("query encoder", encoder)):
+            if model.name != index.model_name:
+                from index.errors import IndexMismatchError
 
-            raise IndexMismatchError(
-                f"index was built with {index.model_name!r}, the embedder is {embedder.name!r}")
+                raise IndexMismatchError(
+                    f"index was built with {index.model_name!r}, the {role} is {model.name!r}")
         self.index = index
         self.embedder = embedder
-        # Encodes questions: the ONNX export of the same model when there is one
-        # (no torch import, so a cold start answers in about a second), else the
-        # sentence-transformers embedder itself.
-        self.encoder = encoder if encoder is not None else embedder
-        if self.encoder.name != index.model_name:
-            from index.errors import IndexMismatchError
-
-            raise IndexMismatchError(
-                f"index was built with {index.model_name!r}, the query encoder is {self.encoder.name!r}")
+        self.encoder = encoder
         self.threshold = threshold
         self.threshold_source = "argument"   # or "calibrated" / "default" (set by load)
         self.reader_model = None  # qa.read.ReaderModel; None: the one shipped in qa/
