@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=positive_int, default=DEFAULT_TOP_K, metavar="K",
                    help=f"passages read per question (default {DEFAULT_TOP_K})")
     p.add_argument("--threshold", type=unit_interval, metavar="T",
-                   help="abstention threshold (default: the calibrated one, else the default)")
+                   help="abstention threshold (default: the calibrated one, else the reader model's)")
     p.add_argument("--index-dir", metavar="DIR",
                    help="where the index lives (default: $QA_INDEX_DIR, else a per-user cache)")
     p.add_argument("--calibrate", action="store_true",

@@ -1,132 +1,320 @@
-"""Fit the reader's logistic models (``qa/reader_model.json``) on SQuAD-format data.
+"""Fit the reader's models (``qa/reader_model.json``) on SQuAD-format data.
 
-    python -m eval.train_reader SQUAD.json [...] [--out qa/reader_model.json] [--fit-sentence] [--cross]
+    python -m eval.train_reader ../shared/data/qa-fit.json [--out qa/reader_model.json]
 
-1. Every question is retrieved (top_k passages, as ``QA.ask`` does) and each
-   candidate sentence gets its features (``qa.read.sentence_candidates``);
-   a sentence is labelled by whether it contains a gold answer, and its
-   span by whether its F1 with a gold answer is at least 0.5.
-2. The sentence model is kept from ``--out`` (the shipped, hand-set one),
-   or with ``--fit-sentence`` fitted on the answerable questions.
-3. The confidence model is fitted on every question's best candidate
-   (unanswerable ones included, always labelled wrong). When the sentence
-   model is fitted too, the confidence model sees out-of-fold sentence
-   probabilities, or it would learn the fitted model's over-confidence.
-4. With ``--cross``, the fit is also repeated without each article and
-   evaluated (``eval.evaluate``) on the article left out, so the weights are
-   judged on data they were not fitted on.
+Every question is asked as ``QA.ask`` does (the set's articles are the
+documents: retrieve ``top_k`` passages, read their sentences), and the three
+models of ``qa.read`` are fitted in turn:
 
-The result overwrites ``--out``: point it elsewhere to experiment.
+1. the sentence model (logistic) on every answerable question's sentences,
+   labelled by whether the sentence contains a gold answer;
+2. the span ranker (LightGBM, LambdaRank over each question's constituents,
+   graded by their F1 with the gold answers) on the constituents of the
+   sentences that model ranks best;
+3. the confidence model (logistic) on each question's best answer, labelled
+   right when its F1 is at least 0.5 (unanswerable questions: never right).
+
+Folds are grouped by article (SQuAD's ``title``), so no article is both fitted
+and judged. Each model is fitted on what the models before it predict out of
+fold, and the figures printed and stored in the model file (``validation``)
+come from out-of-fold predictions: no question's own answer was fitted on.
+The abstention threshold that maximises the out-of-fold F1 is stored too,
+and is the default of ``QA.load``.
+
+The shipped models are the ones fitted without fold ``--hold-out`` (0), so
+that fold's questions stay a test set the shipped reader never saw.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from eval.data import EvalQuestion, load_questions
-from eval.metrics import CORRECT_F1, contains_answer, f1
+from eval.metrics import CORRECT_F1, contains_answer, exact_match, f1
 from qa import QA
-from qa.config import DEFAULT_TOP_K
 from qa.api import clean_question
+from qa.config import DEFAULT_TOP_K
+from qa.features import SPAN_FEATURES, question_words
+from qa.forest import Forest
 from qa.question import analyze_question
-from qa.read import (CONFIDENCE_FEATURES, FEATURES, MODEL_PATH, Logistic, ReaderModel,
-                     confidence_features, load_reader_model, sentence_candidates)
+from qa.read import (CONFIDENCE_FEATURES, FEATURES, MODEL_PATH, READ_SENTENCES, Logistic,
+                     Reading, ReaderModel, best_per_sentence, confidence_features, read_spans,
+                     sentence_candidates)
 from qa.retrieve import retrieve
 
 FOLDS = 5
-C = 1.0  # inverse L2 strength (scikit-learn's default); features are on similar scales
+C = 1.0   # inverse L2 strength of the logistic models (scikit-learn's default)
+SPAN_PARAMS = {   # LightGBM; depth is bounded so the numpy walk (qa.forest) stays short
+    "objective": "lambdarank", "label_gain": [0, 1, 3, 7, 15, 31], "lambdarank_truncation_level": 10,
+    "learning_rate": 0.05, "num_leaves": 31, "max_depth": 8, "min_data_in_leaf": 40,
+    "feature_fraction": 0.8, "lambda_l2": 1.0, "verbose": -1, "num_threads": 2, "seed": 0,
+    "deterministic": True,
+}
+GRADES = 5   # a constituent's F1 with the gold answers, in steps of 1/GRADES, is its relevance
+SPAN_ROUNDS = 300
+OWN_POOL = 100   # passages retrieved from the whole set before keeping the question's article's
 
 
-@dataclass(frozen=True)
-class QuestionRows:
+def source_of(question_id: str) -> str:
+    """The data set a qa-fit question comes from, told by its id (shared/data/SOURCES.md)."""
+    if question_id.startswith("english-"):
+        return "tydi"
+    return {25: "squad2", 24: "xquad"}.get(len(question_id), "other")
+
+
+@dataclass
+class Item:
+    """One question with what the reader saw for it."""
     question: EvalQuestion
-    x: np.ndarray            # (candidates, len(FEATURES))
-    holds_gold: np.ndarray   # (candidates,) bool: the sentence contains a gold answer
-    right: np.ndarray        # (candidates,) bool: the candidate's span has F1 >= 0.5
+    fold: int
+    source: str
+    text: str
+    candidates: list           # qa.read.Candidate
+    x: np.ndarray              # (sentences, len(FEATURES))
+    holds_gold: np.ndarray     # (sentences,) bool
+    word_vectors: np.ndarray | None = None   # of qa.features.question_words
+    reading: Reading | None = None
+    labels: np.ndarray | None = None     # per span: F1 with the gold answers
 
 
-def collect(bot: QA, questions: list[EvalQuestion], *, top_k: int = DEFAULT_TOP_K,
-            progress: bool = True) -> list[QuestionRows]:
+def collect(bot: QA, questions: list[EvalQuestion], *, folds: int, top_k: int = DEFAULT_TOP_K,
+            own: dict[str, set[str]] | None = None, progress: bool = True) -> list[Item]:
+    """Ask every question; ``own`` maps an article title to its documents' ids,
+    and when given, each question is asked of its own article only (as a user
+    asks questions of the document in front of them)."""
     from tqdm.auto import tqdm
 
-    rows = []
-    for q in tqdm(questions, desc="Features", unit="question", disable=not progress, leave=False):
-        # As QA.ask does: clean, encode once, retrieve, then read.
-        text = clean_question(q.question)
-        vector = bot.encoder.embed_texts([text])[0]
-        hits = retrieve(text, vector, bot.index, top_k=top_k)
+    fold_of = assign_folds(questions, folds)
+    texts = [clean_question(q.question) for q in questions]
+    vectors = bot.encoder.embed_texts(texts)
+    items = []
+    for q, text, vector in tqdm(list(zip(questions, texts, vectors)), desc="Sentences",
+                                unit="question", disable=not progress, leave=False):
+        if own is None:
+            hits = retrieve(text, vector, bot.index, top_k=top_k)
+        else:
+            docs = own[q.group]
+            hits = [h for h in retrieve(text, vector, bot.index, top_k=OWN_POOL)
+                    if h.chunk.doc_id in docs][:top_k]
         cands = sentence_candidates(analyze_question(text), vector, hits, bot.index)
         if not cands:
             continue
-        texts = [bot.index.documents[c.sentence.doc_id].text[c.span[0]:c.span[1]] if c.span
-                 else c.sentence.text for c in cands]
-        rows.append(QuestionRows(
-            q, np.array([c.features for c in cands]),
-            np.array([bool(q.answers) and contains_answer(c.sentence.text, q.answers) for c in cands]),
-            np.array([bool(q.answers) and f1(t, q.answers) >= CORRECT_F1 for t in texts])))
-    return rows
+        words = question_words(analyze_question(text))
+        items.append(Item(q, fold_of[q.group or q.id], source_of(q.id), text, cands,
+                          np.array([c.features for c in cands]),
+                          np.array([bool(q.answers) and contains_answer(c.sentence.text, q.answers)
+                                    for c in cands]),
+                          bot.encoder.embed_texts(words) if words else None))
+    return items
+
+
+def assign_folds(questions: list[EvalQuestion], folds: int) -> dict[str, int]:
+    """Article title -> fold, so every question of an article is in the same
+    fold: each source's titles, sorted, are dealt round-robin, so every fold
+    gets its share of each source (and of SQuAD 2.0's unanswerable questions)."""
+    source: dict[str, str] = {}
+    for q in questions:
+        source.setdefault(q.group or q.id, source_of(q.id))
+    if len(source) < folds:
+        raise ValueError(f"{len(source)} articles cannot make {folds} folds")
+    out: dict[str, int] = {}
+    for s in sorted(set(source.values())):
+        for i, g in enumerate(sorted(g for g in source if source[g] == s)):
+            out[g] = i % folds
+    return out
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> Logistic:
     from sklearn.linear_model import LogisticRegression
 
-    if len(set(y.tolist())) < 2:
-        raise ValueError("training data has a single class; need right and wrong examples")
-    lr = LogisticRegression(C=C, max_iter=2000).fit(x, y)
+    if len(set(y.tolist())) < 2:   # a tiny set: all right or all wrong; predict the base rate
+        rate = min(max(float(np.mean(y)) if len(y) else 0.5, 0.01), 0.99)
+        return Logistic(names, (0.0,) * len(names), math.log(rate / (1 - rate)))
+    lr = LogisticRegression(C=C, max_iter=5000).fit(x, y)
     return Logistic(names, tuple(float(c) for c in lr.coef_[0]), float(lr.intercept_[0]))
 
 
-def _fit_sentence(rows: list[QuestionRows]) -> Logistic:
-    answerable = [r for r in rows if r.question.answers]
-    return _fit_logistic(np.vstack([r.x for r in answerable]),
-                         np.concatenate([r.holds_gold for r in answerable]), FEATURES)
+def fit_sentence(items: list[Item]) -> Logistic:
+    answerable = [it for it in items if it.question.answers]
+    return _fit_logistic(np.vstack([it.x for it in answerable]),
+                         np.concatenate([it.holds_gold for it in answerable]), FEATURES)
 
 
-def fit_reader(rows: list[QuestionRows], *, prior: ReaderModel, fit_sentence: bool = False,
-               folds: int = FOLDS, seed: int = 0) -> ReaderModel:
-    """A reader model from ``rows`` (see the module docstring).
+def add_spans(bot: QA, items: list[Item], sentence: Logistic, progress: bool = True) -> None:
+    """Give each item its constituents (under ``sentence``) and their labels."""
+    from tqdm.auto import tqdm
 
-    Without ``fit_sentence`` the sentence model is ``prior``'s, and the
-    confidence model is fitted on every question's best candidate under it.
-    With it, the sentence model is fitted too, and the confidence model sees
-    cross-fitted (out-of-fold) sentence probabilities."""
-    order = np.random.default_rng(seed).permutation(len(rows))
-    conf_x, conf_y = [], []
-    for k in range(folds if fit_sentence else 1):
-        held = set(order[k::folds].tolist()) if fit_sentence else set(range(len(rows)))
-        model = _fit_sentence([r for i, r in enumerate(rows) if i not in held]) \
-            if fit_sentence else prior.sentence
-        for i in held:
-            r = rows[i]
-            p = model.predict(r.x)
-            top = int(np.argmax(p))
-            conf_x.append(confidence_features(p, r.x)[top])
-            conf_y.append(bool(r.right[top]))
-    sentence = _fit_sentence(rows) if fit_sentence else prior.sentence
-    return ReaderModel(sentence, _fit_logistic(np.array(conf_x), np.array(conf_y),
-                                               CONFIDENCE_FEATURES))
+    for it in tqdm(items, desc="Constituents", unit="question", disable=not progress, leave=False):
+        p = sentence.predict(it.x)
+        it.reading = read_spans(analyze_question(it.text), it.candidates, p, bot.index, None,
+                                word_vectors=it.word_vectors)
+        docs = bot.index.documents
+        it.labels = np.array([f1(docs[s.sentence.sentence.doc_id].text[s.start:s.end],
+                                 it.question.answers) if it.question.answers else 0.0
+                              for s in it.reading.spans])
+
+
+def fit_span(items: list[Item], rounds: int = SPAN_ROUNDS) -> Forest:
+    import lightgbm as lgb
+
+    train = [it for it in items if it.question.answers and len(it.reading.spans)]
+    x = np.vstack([np.array([s.row for s in it.reading.spans]) for it in train])
+    y = np.round(np.concatenate([it.labels for it in train]) * GRADES).astype(int)
+    data = lgb.Dataset(x, y, group=[len(it.reading.spans) for it in train], free_raw_data=True)
+    booster = lgb.train(SPAN_PARAMS, data, num_boost_round=rounds)
+    return Forest.from_lightgbm(booster.dump_model(), SPAN_FEATURES, link="identity")
+
+
+def score_spans(items: list[Item], forest: Forest) -> None:
+    for it in items:
+        rows = np.array([s.row for s in it.reading.spans]).reshape(-1, len(SPAN_FEATURES))
+        it.reading = Reading(it.reading.sentences, it.reading.p, it.reading.spans,
+                             forest.raw(rows) if len(rows) else np.zeros(0), it.reading.context)
+
+
+def top_answer(bot: QA, it: Item):
+    """``(confidence features of the best answer, its text, its sentence)`` or None."""
+    if not it.reading.spans:
+        return None
+    best = best_per_sentence(it.reading)
+    span = it.reading.spans[best[0][0]]
+    doc = bot.index.documents[span.sentence.sentence.doc_id]
+    return confidence_features(it.reading, best)[0], doc.text[span.start:span.end], \
+        span.sentence.sentence.text
+
+
+def outcomes(bot: QA, items: list[Item]) -> list[dict]:
+    rows = []
+    for it in items:
+        top = top_answer(bot, it)
+        golds = it.question.answers
+        if top is None:
+            rows.append({"item": it, "x": None, "text": None, "em": 0.0, "f1": 0.0, "sentence": False})
+            continue
+        x, text, sentence = top
+        rows.append({"item": it, "x": x, "text": text,
+                     "em": exact_match(text, golds) if golds else 0.0,
+                     "f1": f1(text, golds) if golds else 0.0,
+                     "sentence": bool(golds) and contains_answer(sentence, golds)})
+    return rows
+
+
+def fit_confidence(rows: list[dict]) -> Logistic:
+    use = [r for r in rows if r["x"] is not None]
+    return _fit_logistic(np.array([r["x"] for r in use]),
+                         np.array([r["f1"] >= CORRECT_F1 for r in use]), CONFIDENCE_FEATURES)
+
+
+def figures(rows: list[dict], threshold: float) -> dict:
+    """SQuAD v2 figures of out-of-fold rows (with ``conf`` set) at ``threshold``."""
+    answerable = [r for r in rows if r["item"].question.answers]
+    unanswerable = [r for r in rows if not r["item"].question.answers]
+
+    def answered(r) -> bool:
+        return r["x"] is not None and r["conf"] >= threshold
+
+    def mean(values) -> float | None:
+        values = list(values)
+        return round(float(np.mean(values)), 4) if values else None
+
+    overall = [(r["f1"] if answered(r) else 0.0) if r["item"].question.answers
+               else float(not answered(r)) for r in rows]
+    conf = np.array([r["conf"] for r in rows if r["x"] is not None])
+    right = np.array([bool(r["item"].question.answers) and r["f1"] >= CORRECT_F1
+                      for r in rows if r["x"] is not None])
+    return {
+        "questions": len(rows), "answerable": len(answerable),
+        "has_answer_exact_match": mean(r["em"] if answered(r) else 0.0 for r in answerable),
+        "has_answer_f1": mean(r["f1"] if answered(r) else 0.0 for r in answerable),
+        "top_f1": mean(r["f1"] for r in answerable),
+        "sentence_accuracy": mean(r["sentence"] for r in answerable),
+        "no_answer_accuracy": mean(not answered(r) for r in unanswerable),
+        "false_abstention_rate": mean(not answered(r) for r in answerable),
+        "f1": mean(overall),
+        "always_abstain_f1": round(len(unanswerable) / len(rows), 4) if rows else None,
+        "ece": round(_ece(conf, right), 4),
+    }
+
+
+def _ece(conf: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    if not len(conf):
+        return 0.0
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    return float(sum((which == b).mean() * abs(right[which == b].mean() - conf[which == b].mean())
+                     for b in range(bins) if (which == b).any()))
+
+
+def choose_threshold(rows: list[dict]) -> float:
+    """The threshold that maximises the out-of-fold overall F1 of ``rows``
+    (ties: the one nearest 0.5)."""
+    grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
+    return float(max(grid, key=lambda t: (figures(rows, t)["f1"], -abs(t - 0.5))))
+
+
+def cross_fit(bot: QA, items: list[Item], folds: int, progress: bool = True):
+    """Out-of-fold sentence, span and confidence predictions for every item.
+    Returns the rows of ``outcomes`` (with ``conf`` set) and, per fold, the
+    ``ReaderModel`` fitted without it."""
+    sentences, forests, confidences = [], [], []
+    for k in range(folds):
+        held = [it for it in items if it.fold == k]
+        sentences.append(fit_sentence([it for it in items if it.fold != k]))
+        add_spans(bot, held, sentences[k], progress)
+    for k in range(folds):
+        log(f"span ranker, fold {k + 1} of {folds}")
+        forests.append(fit_span([it for it in items if it.fold != k]))
+        score_spans([it for it in items if it.fold == k], forests[k])
+    rows = outcomes(bot, items)
+    for k in range(folds):
+        confidences.append(fit_confidence([r for r in rows if r["item"].fold != k]))
+        held = [r for r in rows if r["item"].fold == k]
+        x = np.array([r["x"] for r in held if r["x"] is not None])
+        conf = iter(confidences[k].predict(x) if len(x) else [])
+        for r in held:
+            r["conf"] = next(conf) if r["x"] is not None else 0.0
+    return rows, [ReaderModel(s, f, c) for s, f, c in zip(sentences, forests, confidences)]
+
+
+def articles(sets) -> dict[str, set[str]]:
+    """Article title -> the doc_ids of its documents (``QuestionSet.documents``
+    keeps the articles' order; a title may repeat)."""
+    own: dict[str, set[str]] = {}
+    for s in sets:
+        data = json.loads(Path(s.path).read_text(encoding="utf-8-sig"))["data"]
+        for a, (article, (name, _)) in enumerate(zip(data, s.documents)):
+            title = str(article.get("title") or f"article-{a + 1}")
+            own.setdefault(title, set()).add(name)
+    return own
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.train_reader", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m eval.train_reader",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("files", nargs="+", metavar="SQUAD_JSON")
     parser.add_argument("--out", default=str(MODEL_PATH), help=f"default {MODEL_PATH}")
     parser.add_argument("--index-dir", metavar="DIR")
-    parser.add_argument("--cross", action="store_true",
-                        help="also fit on all articles but one and evaluate on that one")
-    parser.add_argument("--cross-out", metavar="DIR", help="write each held-out evaluation here")
-    parser.add_argument("--fit-sentence", action="store_true",
-                        help="also fit the sentence model (default: keep the one in --out)")
+    parser.add_argument("--folds", type=int, default=FOLDS)
+    parser.add_argument("--hold-out", type=int, default=0, metavar="K",
+                        help="ship the models fitted without fold K (default 0)")
+    parser.add_argument("--pooled", action="store_true",
+                        help="ask each question of every article at once (default: of its own)")
+    parser.add_argument("--limit", type=int, metavar="N",
+                        help="use only the first N questions (a quick trial)")
     args = parser.parse_args(argv)
     from eval.cli import documents_root
-    from eval.run import evaluate
     from qa.cli import setup_logging
 
     setup_logging(quiet=False)
@@ -135,38 +323,41 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("error: train_reader takes SQuAD files (their articles are the documents)")
     folders = [s.write_documents(documents_root()) for s in sets]
     bot = QA.load(folders, index_dir=args.index_dir, progress=True)
-    questions = [q for s in sets for q in s.questions]
-    rows = collect(bot, questions)
-    prior = load_reader_model(Path(args.out))
-    model = fit_reader(rows, prior=prior, fit_sentence=args.fit_sentence)
-    summary = {"trained_on": [str(s.path) for s in sets], "questions": len(rows),
-               "sentence_model": "fitted" if args.fit_sentence else "kept from the previous file",
-               "date": time.strftime("%Y-%m-%d"),
-               "command": "python -m eval.train_reader " + " ".join(argv or sys.argv[1:])}
-    Path(args.out).write_text(json.dumps({**model.to_dict(), "about": summary}, indent=2) + "\n",
-                              encoding="utf-8")
-    print(f"wrote {args.out}: sentence model over {len(FEATURES)} features, "
-          f"confidence model over {len(CONFIDENCE_FEATURES)}, from {len(rows)} questions")
-    if args.cross:
-        groups = sorted({r.question.group for r in rows})
-        for held in groups:
-            train = [r for r in rows if r.question.group != held]
-            test = [r.question for r in rows if r.question.group == held]
-            bot.reader_model = fit_reader(train, prior=prior, fit_sentence=args.fit_sentence)
-            result = evaluate(bot, test, progress=True)
-            m = result.metrics
-            print(f"\nfitted without {held!r}, evaluated on its {len(test)} questions:")
-            print(json.dumps({k: m[k] for k in ("sentence_accuracy", "has_answer_exact_match",
-                                                 "has_answer_f1", "no_answer_accuracy",
-                                                 "false_abstention_rate", "best_threshold",
-                                                 "best_f1", "ece", "categories")}))
-            if args.cross_out:
-                out = Path(args.cross_out) / held
-                out.mkdir(parents=True, exist_ok=True)
-                (out / "metrics.json").write_text(json.dumps(m, indent=2))
-                (out / "predictions.jsonl").write_text(
-                    "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.predictions))
-        bot.reader_model = model
+    questions = [q for s in sets for q in s.questions][:args.limit]
+    log(f"{len(questions)} questions; reading their sentences")
+    own = None if args.pooled else articles(sets)
+    items = collect(bot, questions, folds=args.folds, own=own)
+    rows, models = cross_fit(bot, items, args.folds)
+    threshold = choose_threshold(rows)
+    validation = {"threshold": threshold, "all": figures(rows, threshold)}
+    for source in sorted({it.source for it in items}):
+        validation[source] = figures([r for r in rows if r["item"].source == source], threshold)
+    # The shipped models are those of one fold: fitted on every other fold, so
+    # that fold stays a held-out test set (tests/eval/test_held_out.py).
+    k = args.hold_out
+    validation["held_out_fold"] = figures([r for r in rows if r["item"].fold == k], threshold)
+    fold_of = assign_folds(questions, args.folds)
+    held_ids = sorted(q.id for q in questions if fold_of[q.group or q.id] == k)
+    digest = hashlib.sha256(b"".join(Path(f).read_bytes() for f in args.files)).hexdigest()
+    about = {
+        "trained_on": [{"file": Path(f).name, "sha256": hashlib.sha256(Path(f).read_bytes()).hexdigest()}
+                       for f in args.files],
+        "data_sha256": digest, "questions": len(items), "folds": args.folds,
+        "held_out_fold": k, "held_out_questions": len(held_ids),
+        "held_out_ids_sha256": hashlib.sha256("\n".join(held_ids).encode()).hexdigest(),
+        "fold_groups": "article titles of each source, sorted, dealt round-robin", "read_sentences": READ_SENTENCES,
+        "asked_of": "all articles at once" if args.pooled else "each question's own article",
+        "span_params": {**SPAN_PARAMS, "rounds": SPAN_ROUNDS, "grades": GRADES},
+        "command": "python -m eval.train_reader " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    model = replace(models[k], threshold=threshold)
+    from index.files import write_json_atomic
+
+    write_json_atomic(Path(args.out), {**model.to_dict(), "validation": validation,
+                                       "about": about})
+    print(json.dumps(validation, indent=1))
+    print(f"wrote {args.out}")
     return 0
 
 

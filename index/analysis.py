@@ -3,8 +3,12 @@ question, worked out once at index time instead of at every question:
 
 - its terms with their offsets (``index.lexical.token_spans``);
 - its typed candidate spans (``index.spans.find_spans``), with their terms;
-- its words as the descriptive-answer search sees them (``words``): offsets,
-  whether the word has content, its terms, and which clause it is in.
+- its parse (``index.parse``): spaCy tokens with part of speech, dependency
+  label and head, entity label and lemma (``parse``), and the constituents
+  that may answer a question (``constituents``);
+- a MiniLM vector for each distinct lemma of a content word (``vectors``,
+  ``token_vector_rows``), so the reader can tell "country" is near "Russia"
+  and "founded" near "established" without encoding anything at question time.
 
 Stored as flat integer arrays (one row per item, a pointer array per layer),
 memory-mapped when loaded: a question touches only the rows of the sentences
@@ -15,53 +19,33 @@ Offsets are relative to the sentence text, half-open.
 from __future__ import annotations
 
 import json
-import re
 from array import array
 from pathlib import Path
 
 import numpy as np
 
 from index.lexical import token_spans, tokenize
+from index.parse import Constituent, parse_sentences
 from index.spans import Span, find_spans
 
 # Bump when what is stored changes meaning; indexes of another version are rebuilt
 # (reusing their vectors).
-ANALYSIS_VERSION = 1
-
-# Words for the descriptive-answer search: runs of anything but white space and
-# clause punctuation, trimmed of sentence-final punctuation; a clause break sits
-# between two words when clause punctuation or a spaced dash separates them.
-_WORD = re.compile(r"[^\s,;:()\[\]“”\"«»–—]+")
-_WORD_BREAK = re.compile(r"[,;:()\[\]“”\"«»–—]|\s-\s")
-_EDGE_PUNCT = ".?!'’"
+ANALYSIS_VERSION = 4
 
 # Layers: name -> columns (besides the per-sentence pointer ``NAME_ptr``).
 _LAYERS = {
     "tokens": ("start", "end", "term"),
     "spans": ("start", "end", "kind", "terms_lo", "terms_hi"),
-    "words": ("start", "end", "content", "clause", "terms_lo", "terms_hi"),
+    # spaCy tokens; pos, dep, ent and lemma are ids into ``terms`` (one string table),
+    # head is the head token's index within the sentence.
+    "ptok": ("start", "end", "pos", "dep", "head", "ent", "lemma"),
+    # Constituents (index.parse.Constituent): labels is a bit set over index.parse.LABELS.
+    "cands": ("start", "end", "labels", "head", "first", "last"),
 }
-# Terms of spans and of words, as rows of term ids, addressed by terms_lo/hi.
-_TERM_LISTS = ("span_terms", "word_terms")
-
-
-def sentence_words(text: str) -> list[tuple[int, int, bool, tuple[str, ...], int]]:
-    """``(start, end, content, terms, clause)`` for each word of ``text``:
-    ``content`` is whether it has any term (not only stop words)."""
-    words = []
-    clause, prev_end = 0, 0
-    for m in _WORD.finditer(text):
-        s, e = m.start(), m.end()
-        while e > s and text[e - 1] in _EDGE_PUNCT:
-            e -= 1
-        if e == s:
-            continue
-        if _WORD_BREAK.search(text, prev_end, s):
-            clause += 1
-        terms = tuple(tokenize(text[s:e]))
-        words.append((s, e, bool(terms), terms, clause))
-        prev_end = m.end()
-    return words
+# Terms of spans, as rows of term ids, addressed by terms_lo/hi.
+_TERM_LISTS = ("span_terms",)
+# Parts of speech whose lemmas get a vector.
+VECTOR_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV"})
 
 
 class SentenceAnalysis:
@@ -72,6 +56,15 @@ class SentenceAnalysis:
         self.terms = terms
         self.kinds = kinds
         self.size = len(arrays["tokens_ptr"]) - 1
+        # vectors[vector_row[string id]] is a lemma's unit vector (-1: it has none).
+        self.vectors = arrays.get("lemma_vectors", np.zeros((0, 1), dtype=np.float32))
+        self._vector_row = arrays.get("vector_row", np.full(len(terms), -1, dtype=np.int32))
+
+    def token_vector_rows(self, i: int) -> np.ndarray:
+        """For each spaCy token of sentence ``i``, the row of its lemma in
+        ``vectors``, or -1 (a function word, or an analysis without vectors)."""
+        lo, hi = self._bounds("ptok", i)
+        return self._vector_row[self._a["ptok_lemma"][lo:hi]]
 
     # ------------------------------------------------------------- reading
 
@@ -90,10 +83,23 @@ class SentenceAnalysis:
         return [(Span(self.kinds[k], s, e, text[s:e]), terms[tlo:thi])
                 for s, e, k, tlo, thi in rows]
 
-    def words(self, i: int) -> list[tuple[int, int, bool, tuple[str, ...], int]]:
-        """``sentence_words`` of sentence ``i``."""
-        rows, terms = self._rows("words", "word_terms", i)
-        return [(s, e, bool(c), terms[tlo:thi], clause) for s, e, c, clause, tlo, thi in rows]
+    def parse(self, i: int) -> tuple[list, ...]:
+        """Sentence ``i``'s spaCy tokens as columns ``(starts, ends, pos, deps,
+        heads, ents, lemmas)``: lists of equal length, strings for the labels
+        ("" for no entity)."""
+        lo, hi = self._bounds("ptok", i)
+        a, strings = self._a, self.terms
+        cols = [a[f"ptok_{c}"][lo:hi].tolist() for c in _LAYERS["ptok"]]
+        for k in (2, 3, 5, 6):
+            cols[k] = [strings[t] for t in cols[k]]
+        return tuple(cols)
+
+    def constituents(self, i: int) -> list[Constituent]:
+        """Sentence ``i``'s answer candidates (``index.parse.constituents``)."""
+        lo, hi = self._bounds("cands", i)
+        a = self._a
+        cols = [a[f"cands_{c}"][lo:hi].tolist() for c in _LAYERS["cands"]]
+        return [Constituent(*row) for row in zip(*cols)]
 
     def _bounds(self, layer: str, i: int) -> tuple[int, int]:
         if not 0 <= i < self.size:
@@ -117,8 +123,10 @@ class SentenceAnalysis:
     # ------------------------------------------------------------ building
 
     @classmethod
-    def build(cls, texts, *, progress: bool = False) -> "SentenceAnalysis":
-        """Analyse ``texts`` (the sentences, in order)."""
+    def build(cls, texts, *, progress: bool = False, embed=None) -> "SentenceAnalysis":
+        """Analyse ``texts`` (the sentences, in order). ``embed``: a function
+        from a list of strings to unit row vectors (``Embedder.embed_texts``)
+        for the content lemmas; without it there are no lemma vectors."""
         from tqdm.auto import tqdm
 
         term_ids: dict[str, int] = {}
@@ -128,6 +136,7 @@ class SentenceAnalysis:
         cols = {f"{layer}_{c}": array("i") for layer, names in _LAYERS.items() for c in names}
         ptrs = {layer: array("q", [0]) for layer in _LAYERS}
         lists = {name: array("i") for name in _TERM_LISTS}
+        content: set[int] = set()   # string ids of content lemmas
 
         def ids(terms) -> list[int]:
             return [term_ids.setdefault(t, len(term_ids)) for t in terms]
@@ -137,8 +146,10 @@ class SentenceAnalysis:
             lists[name].extend(ids(terms))
             return lo, len(lists[name])
 
-        for text in tqdm(texts, desc="Analysing sentences", unit="sentence", leave=False,
-                         disable=not progress):
+        texts = list(texts)
+        parses = parse_sentences(texts)   # lazily, batch by batch: the bar below shows it
+        for text, parsed in zip(tqdm(texts, desc="Analysing sentences", unit="sentence",
+                                     leave=False, disable=not progress), parses):
             for s, e, t in token_spans(text):
                 cols["tokens_start"].append(s)
                 cols["tokens_end"].append(e)
@@ -149,17 +160,34 @@ class SentenceAnalysis:
                                                    kind_ids.setdefault(span.kind, len(kind_ids)),
                                                    lo, hi)):
                     cols[f"spans_{c}"].append(v)
-            for s, e, content, terms, clause in sentence_words(text):
-                lo, hi = add_terms("word_terms", terms)
-                for c, v in zip(_LAYERS["words"], (s, e, int(content), clause, lo, hi)):
-                    cols[f"words_{c}"].append(v)
+            for row in zip(parsed.starts, parsed.ends, ids(parsed.pos), ids(parsed.deps),
+                           parsed.heads, ids(parsed.ents), ids(parsed.lemmas)):
+                for c, v in zip(_LAYERS["ptok"], row):
+                    cols[f"ptok_{c}"].append(v)
+            for pos, lemma in zip(parsed.pos, parsed.lemmas):
+                if pos in VECTOR_POS and lemma.strip():
+                    content.add(term_ids[lemma])
+            for con in parsed.constituents:
+                for c, v in zip(_LAYERS["cands"], (con.start, con.end, con.labels, con.head,
+                                                   con.first, con.last)):
+                    cols[f"cands_{c}"].append(v)
             for layer in _LAYERS:
                 ptrs[layer].append(len(cols[f"{layer}_start"]))
         arrays = {k: np.frombuffer(v, dtype=np.int32).copy() for k, v in cols.items()}
         arrays.update({f"{layer}_ptr": np.frombuffer(p, dtype=np.int64).copy()
                        for layer, p in ptrs.items()})
         arrays.update({k: np.frombuffer(v, dtype=np.int32).copy() for k, v in lists.items()})
-        return cls(arrays, list(term_ids), list(kind_ids))
+        strings = list(term_ids)
+        vector_row = np.full(len(strings), -1, dtype=np.int32)
+        if embed is not None and content:
+            lemma_ids = sorted(content)
+            vectors = np.asarray(embed([strings[t] for t in lemma_ids]), dtype=np.float32)
+            vector_row[lemma_ids] = np.arange(len(lemma_ids), dtype=np.int32)
+        else:
+            vectors = np.zeros((0, 1), dtype=np.float32)
+        arrays["lemma_vectors"] = vectors
+        arrays["vector_row"] = vector_row
+        return cls(arrays, strings, list(kind_ids))
 
     # ------------------------------------------------------------- storage
 
@@ -184,15 +212,20 @@ class SentenceAnalysis:
         # Plain arrays over the mapped files: slicing a np.memmap costs more.
         arrays = {name: np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r",
                                            allow_pickle=False))
-                  for name in names + list(_TERM_LISTS)}
+                  for name in names + list(_TERM_LISTS) + ["lemma_vectors", "vector_row"]}
         analysis = cls(arrays, vocabulary["terms"], vocabulary["kinds"])
+        rows = arrays["vector_row"]
+        if len(rows) != len(analysis.terms) or (len(rows) and int(rows.max()) >= len(arrays["lemma_vectors"])):
+            raise ValueError("vector_row.npy disagrees with the vocabulary or the vectors")
         for layer, cols in _LAYERS.items():
             ptr = arrays[f"{layer}_ptr"]
             if len(ptr) != analysis.size + 1 or any(len(arrays[f"{layer}_{c}"]) != ptr[-1]
                                                     for c in cols):
                 raise ValueError(f"the {layer} arrays disagree with each other")
         for name, bound in (("tokens_term", len(analysis.terms)), ("span_terms", len(analysis.terms)),
-                            ("word_terms", len(analysis.terms)), ("spans_kind", len(analysis.kinds))):
+                            ("spans_kind", len(analysis.kinds)),
+                            *((f"ptok_{c}", len(analysis.terms)) for c in ("pos", "dep", "ent",
+                                                                           "lemma"))):
             if len(arrays[name]) and not 0 <= int(arrays[name].min()) <= int(arrays[name].max()) < bound:
                 raise ValueError(f"{name}.npy points outside the vocabulary")
         return analysis

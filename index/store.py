@@ -177,7 +177,10 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
     lexical = LexicalIndex.build([c.text for c in chunks], method=config.bm25_method,
                                  k1=config.bm25_k1, b=config.bm25_b)
     sentence_df = document_frequencies([s.text for s in sentences])
-    analysis = SentenceAnalysis.build([s.text for s in sentences], progress=progress)
+    # Lemmas are embedded through ``embed_words`` where the embedder has one (a
+    # test double counts them apart from chunks and sentences).
+    analysis = SentenceAnalysis.build([s.text for s in sentences], progress=progress,
+                                      embed=getattr(embedder, "embed_words", embedder.embed_texts))
     manifest = {
         "format_version": FORMAT_VERSION,
         "analysis": ANALYSIS_VERSION,

@@ -14,10 +14,10 @@ from index.embed import Embedder
 from index.ingest import load_documents
 from index.store import Index, default_index_dir, open_index, read_calibration, write_calibration
 from index.types import Hit
-from qa.config import DEFAULT_THRESHOLD, DEFAULT_TOP_K, MAX_QUESTION_CHARS
+from qa.config import DEFAULT_TOP_K, MAX_QUESTION_CHARS
 from qa.followup import Turn, resolve
 from qa.question import NAME_KINDS, analyze_question
-from qa.read import read_answers
+from qa.read import model_threshold, read_answers
 from qa.retrieve import retrieve
 from qa.types import Reply
 
@@ -61,7 +61,10 @@ class QA:
     """
 
     def __init__(self, index: Index, embedder: Embedder, *,
-                 threshold: float = DEFAULT_THRESHOLD, encoder=None) -> None:
+                 threshold: float | None = None, encoder=None) -> None:
+        source = "argument"
+        if threshold is None:   # the one chosen on held-out folds when the reader was fitted
+            threshold, source = default_threshold(), "model"
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
         # Questions are encoded by ``encoder``: the ONNX export of the same model
@@ -78,7 +81,7 @@ class QA:
         self.embedder = embedder
         self.encoder = encoder
         self.threshold = threshold
-        self.threshold_source = "argument"   # or "calibrated" / "default" (set by load)
+        self.threshold_source = source   # "argument", "model" or "calibrated" (set by load)
         self.reader_model = None  # qa.read.ReaderModel; None: the one shipped in qa/
 
     @classmethod
@@ -100,7 +103,8 @@ class QA:
         model's ONNX export (made once per user, ``index.onnx_embed``), falling
         back to ``embedder`` when there is none and it cannot be made.
         ``threshold``: abstain below this confidence; default: the one stored by
-        ``python -m eval --calibrate`` for this index, else ``DEFAULT_THRESHOLD``.
+        ``python -m eval --calibrate`` for this index, else the reader model's
+        (``default_threshold()``).
         """
         paths = list(paths) if paths else [BUNDLED]
         config = config if config is not None else IndexConfig()
@@ -116,15 +120,16 @@ class QA:
             raise ValueError(f"embedder is {embedder.name!r}, the settings ask for {config.model_name!r}")
         index = open_index(documents, Path(index_dir).expanduser(), config=config,
                            embedder=embedder, progress=progress)
-        source = "argument"
+        source = None
         if threshold is None:
             calibration = read_calibration(index.folder)
-            threshold = calibration["threshold"] if calibration else DEFAULT_THRESHOLD
-            source = "calibrated" if calibration else "default"
+            if calibration:
+                threshold, source = calibration["threshold"], "calibrated"
         if encoder is None:
             encoder = query_encoder(embedder)
         bot = cls(index, embedder, threshold=threshold, encoder=encoder)
-        bot.threshold_source = source
+        if source:
+            bot.threshold_source = source
         return bot
 
     def retrieve(self, question: str, *, top_k: int = DEFAULT_TOP_K) -> list[Hit]:
@@ -174,7 +179,7 @@ class QA:
             hits = retrieve(text, vector, self.index, top_k=top_k)
             t2 = time.perf_counter()
             answers = read_answers(analyze_question(text), vector, hits, self.index,
-                                   model=self.reader_model)
+                                   model=self.reader_model, encode=self.encoder.embed_texts)
             t3 = time.perf_counter()
             best = answers[0] if answers and answers[0].confidence >= self.threshold else None
             timings = {"encode_ms": encode_ms, "retrieve_ms": (t2 - t1) * 1000,
@@ -182,6 +187,12 @@ class QA:
             replies.append(Reply(text, best, tuple(answers), tuple(hits), query=text,
                                  timings=timings))
         return replies
+
+
+def default_threshold() -> float:
+    """The abstention threshold shipped with the reader model: the one that
+    gave the best F1 on the folds it was not fitted on (``eval.train_reader``)."""
+    return model_threshold()
 
 
 def import_runtime() -> None:

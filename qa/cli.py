@@ -15,7 +15,7 @@ import sys
 import textwrap
 import time
 
-from qa.config import DEFAULT_THRESHOLD, DEFAULT_TOP_K
+from qa.config import DEFAULT_TOP_K
 
 EXIT_USAGE = 2
 OWN_LOGGERS = ("index", "qa", "eval", "ui")  # the project's packages: their INFO lines are shown
@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--top-k", type=positive_int, default=DEFAULT_TOP_K, metavar="K",
                      help=f"passages to retrieve and read (default {DEFAULT_TOP_K})")
     ask.add_argument("--threshold", type=unit_interval, default=None, metavar="T",
-                     help=f"abstain below this confidence (default {DEFAULT_THRESHOLD})")
+                     help="abstain below this confidence (default: the calibrated one, else the "
+                          "reader model's)")
     ask.add_argument("--json", action="store_true", help="print the reply as JSON")
     ask.add_argument("--timings", action="store_true",
                      help="also print where the time went, as one 'timings: {json}' line on stderr")

@@ -17,20 +17,26 @@ reader finds its best answer span and computes the features in ``FEATURES``:
   repeating them); ``no_span``: 1 when the question asks for a fact and the
   sentence holds no span of that kind; ``typed``: 1 for such questions.
 
-Two logistic models, fitted by ``python -m eval.train_reader`` and stored in
-``reader_model.json`` beside this file, turn them into numbers:
+Three models, fitted by ``python -m eval.train_reader`` on
+``shared/data/qa-fit.json`` and stored in ``reader_model.json`` beside this
+file, turn them into an answer:
 
-1. the *sentence model* gives ``p``, the probability that the sentence holds
-   the answer; candidates are ranked by it;
-2. the *confidence model* maps ``logit(p)``, the margin of ``p`` over the
-   best other candidate, and the span features to ``confidence``, the
-   probability that the answer given is right (F1 >= 0.5 with a gold answer).
-   It is fitted on held-out questions, unanswerable ones included, so it is
-   calibrated and low when the documents do not say.
+1. the *sentence model* (logistic, over ``FEATURES``) gives ``p``, the
+   probability that a sentence holds the answer; the ``READ_SENTENCES`` best
+   sentences go on;
+2. the *span ranker* (gradient-boosted trees, ``qa.forest``, over
+   ``qa.features.SPAN_FEATURES``) scores each constituent of those sentences
+   (``index.parse``: entities, noun phrases, numbers with their units,
+   prepositional objects, clauses) by its expected overlap with the answer;
+   each sentence's best constituent is its answer;
+3. the *confidence model* (logistic, over ``CONFIDENCE_FEATURES``) gives
+   ``confidence``, the probability that the answer is right (F1 >= 0.5 with
+   a gold answer). It is fitted on out-of-fold predictions of the two models
+   above, unanswerable questions included, so it is calibrated and low when
+   the documents do not say.
 
-The answer text is the best span (fact questions) or the best clause of the
-sentence (other questions), always cut from the document by offsets, so
-``doc.text[a.start:a.end] == a.text``.
+A sentence without constituents (a heading, a title line) is never an answer.
+Answers are cut from the document by offsets, so ``doc.text[a.start:a.end] == a.text``.
 """
 
 from __future__ import annotations
@@ -50,12 +56,18 @@ from index.lexical import stem, tokenize
 from index.spans import Span
 from index.store import Index
 from index.types import Hit, Sentence
+from qa.features import SPAN_FEATURES, QuestionView, candidate_rows, question_words
+from qa.forest import Forest
 from qa.question import NAME_KINDS, Question
 from qa.types import Answer
 
 FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "entity", "rank", "span",
             "no_span", "typed")
-CONFIDENCE_FEATURES = ("logit", "margin", "span", "no_span", "typed")
+CONFIDENCE_FEATURES = ("span_score", "span_margin", "sentence_logit", "sentence_margin",
+                       "lexical", "dense", "entity", "bigram", "context_lexical",
+                       "missing_idf", "typed", "no_span", "soft_cover", "soft_min")
+READ_SENTENCES = 3   # sentences whose constituents the span ranker scores
+_SOFT_COVER, _SOFT_MIN = SPAN_FEATURES.index("s_soft_cover"), SPAN_FEATURES.index("s_soft_min")
 MODEL_PATH = Path(__file__).with_name("reader_model.json")
 
 # How well a span kind answers a question kind (missing pairs: 0).
@@ -74,7 +86,6 @@ _ORG_WORDS = re.compile(
 _ACRONYM = re.compile(r"^[A-Z]{2,6}$")
 # Span-level clauses also break at conjunctions that join clauses or list items.
 _SPAN_CLAUSE_BREAK = re.compile(r"[,;:]\s+|\s+[–—-]\s+|\s*[()]\s*|\s+(?:and|but|while|whereas|which)\s+")
-_CLAUSE_BREAK = re.compile(r"[,;:]\s+|\s+[–—-]\s+|\s*[()]\s*")
 
 
 @dataclass(frozen=True)
@@ -105,37 +116,51 @@ class Logistic:
 @dataclass(frozen=True)
 class ReaderModel:
     sentence: Logistic     # over FEATURES
+    span: Forest           # over SPAN_FEATURES
     confidence: Logistic   # over CONFIDENCE_FEATURES
+    threshold: float = 0.5  # abstain below this confidence (chosen on held-out folds)
 
     def to_dict(self) -> dict:
-        return {"sentence": self.sentence.to_dict(), "confidence": self.confidence.to_dict()}
+        return {"sentence": self.sentence.to_dict(), "span": self.span.to_dict(),
+                "confidence": self.confidence.to_dict(), "threshold": self.threshold}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ReaderModel":
-        model = cls(Logistic.from_dict(d["sentence"]), Logistic.from_dict(d["confidence"]))
-        if model.sentence.features != FEATURES or model.confidence.features != CONFIDENCE_FEATURES:
+        model = cls(Logistic.from_dict(d["sentence"]), Forest.from_dict(d["span"]),
+                    Logistic.from_dict(d["confidence"]), float(d.get("threshold", 0.5)))
+        if (model.sentence.features != FEATURES or model.span.features != SPAN_FEATURES
+                or model.confidence.features != CONFIDENCE_FEATURES):
             raise ValueError("reader model features do not match this version of qa.read")
         return model
 
 
 @lru_cache(maxsize=4)
 def load_reader_model(path: Path = MODEL_PATH) -> ReaderModel:
-    return ReaderModel.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    return ReaderModel.from_dict(_model_file(path))
+
+
+@lru_cache(maxsize=4)
+def _model_file(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def model_threshold(path: Path = MODEL_PATH) -> float:
+    """The abstention threshold stored in the reader model file (0.5 when none)."""
+    return float(_model_file(path).get("threshold", 0.5))
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One sentence with its best span and features (``FEATURES`` order)."""
+    """One sentence with its features (``FEATURES`` order)."""
     sentence: Sentence
     hit: Hit
-    span: tuple[int, int] | None   # [start, end) in the document; None: the whole sentence
     features: tuple[float, ...]
 
 
 def sentence_candidates(question: Question, query_vector: np.ndarray, hits: list[Hit],
                         index: Index) -> list[Candidate]:
     """Every sentence of ``hits`` (once, with its best-ranked passage) with its
-    best span and its features. Empty when ``hits`` is empty."""
+    features. Empty when ``hits`` is empty."""
     seen: dict[int, tuple[Sentence, Hit, int]] = {}
     for rank, hit in enumerate(hits):
         for sentence in index.sentences_of(hit.chunk):
@@ -152,62 +177,151 @@ def sentence_candidates(question: Question, query_vector: np.ndarray, hits: list
     best_dense = float(dense.max())
     best_lexical = max(r[1] for r in raw)
     out = []
-    for (sentence, hit, rank), d, (span, lexical, bigram, entity, span_score) in zip(
+    for (sentence, hit, rank), d, (lexical, bigram, entity, span_score) in zip(
             seen.values(), dense, raw):
         typed = float(question.typed)
         features = (float(d), float(d) - best_dense, lexical, lexical - best_lexical, bigram,
                     entity, 1.0 / (1 + rank), span_score, typed * float(span_score == 0.0), typed)
-        out.append(Candidate(sentence, hit, span, features))
+        out.append(Candidate(sentence, hit, features))
     return out
 
 
-def read_answers(question: Question, query_vector: np.ndarray, hits: list[Hit],
-                 index: Index, *, max_answers: int = 5,
-                 model: ReaderModel | None = None) -> list[Answer]:
-    """Scored answers from the sentences of ``hits``, best first, at most one
-    per sentence, overlapping spans removed. Empty when ``hits`` is empty."""
-    candidates = sentence_candidates(question, query_vector, hits, index)
-    if not candidates:
-        return []
-    model = model if model is not None else load_reader_model()
-    x = np.array([c.features for c in candidates])
-    p = model.sentence.predict(x)
-    confidence = model.confidence.predict(confidence_features(p, x))
+@dataclass(frozen=True)
+class SpanCandidate:
+    """One constituent of a sentence that was read, with its features."""
+    sentence: Candidate
+    start: int            # [start, end) in the document
+    end: int
+    row: np.ndarray       # SPAN_FEATURES
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Everything the reader worked out for one question (training reads it too)."""
+    sentences: list[Candidate]
+    p: np.ndarray                 # sentence probabilities, one per sentence
+    spans: list[SpanCandidate]    # the constituents of the best sentences
+    span_scores: np.ndarray       # one per span: the span ranker's raw score (log-odds)
+    context: dict[int, tuple[float, float]]   # sentence_id -> (context_lexical, missing_idf)
+
+
+def read(question: Question, query_vector: np.ndarray, hits: list[Hit], index: Index, *,
+         model: ReaderModel, word_vectors: np.ndarray | None = None,
+         read_sentences: int = READ_SENTENCES) -> Reading | None:
+    """Stages 1 and 2 of the module docstring; None when ``hits`` hold no sentence.
+    ``word_vectors``: the vectors of ``qa.features.question_words(question)``."""
+    cands = sentence_candidates(question, query_vector, hits, index)
+    if not cands:
+        return None
+    p = model.sentence.predict(np.array([c.features for c in cands]))
+    return read_spans(question, cands, p, index, model.span, word_vectors=word_vectors,
+                      read_sentences=read_sentences)
+
+
+def read_spans(question: Question, cands: list[Candidate], p: np.ndarray, index: Index,
+               span_model: Forest | None, *, word_vectors: np.ndarray | None = None,
+               read_sentences: int = READ_SENTENCES) -> Reading:
+    """Stage 2: the constituents of the ``read_sentences`` sentences with the
+    highest ``p`` (one per entry of ``cands``), scored by ``span_model`` (raw
+    scores; zeros when it is None, as when fitting it)."""
     order = np.argsort(-p, kind="stable")
+    view = QuestionView.of(question, _idf_table(question, index), word_vectors)
+    analysis = index.analysis
+    spans: list[SpanCandidate] = []
+    rows = []
+    context = {}
+    logits = np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1))
+    for rank, i in enumerate(order[:read_sentences]):
+        c = cands[i]
+        sid = c.sentence.sentence_id
+        prev = sid - 1 if sid > 0 and index.sentences[sid - 1].doc_id == c.sentence.doc_id else None
+        prev_tokens = analysis.tokens(prev) if prev is not None else None
+        sentence_row = list(c.features) + [float(logits[i]), float(rank)]
+        cons, crow = candidate_rows(view, c.sentence.text, sid, analysis, sentence_row, prev_tokens)
+        context[sid] = _context(view, analysis.tokens(sid), prev_tokens)
+        for con, row in zip(cons, crow):
+            spans.append(SpanCandidate(c, c.sentence.start + con.start, c.sentence.start + con.end, row))
+            rows.append(row)
+    x = np.array(rows).reshape(len(rows), len(SPAN_FEATURES))
+    scores = span_model.raw(x) if span_model is not None and rows else np.zeros(len(rows))
+    return Reading(cands, p, spans, scores, context)
+
+
+def read_answers(question: Question, query_vector: np.ndarray, hits: list[Hit],
+                 index: Index, *, max_answers: int = 5, model: ReaderModel | None = None,
+                 encode=None) -> list[Answer]:
+    """Scored answers from the sentences of ``hits``, best first, at most one
+    per sentence. Empty when ``hits`` is empty or no sentence holds a constituent.
+    ``encode``: the question encoder's ``embed_texts``, for the vectors of the
+    question's words (without it, the features that use them are left out)."""
+    model = model if model is not None else load_reader_model()
+    words = question_words(question)
+    vectors = encode(words) if encode is not None and words else None
+    reading = read(question, query_vector, hits, index, model=model, word_vectors=vectors)
+    if reading is None or not reading.spans:
+        return []
+    best = best_per_sentence(reading)
+    confidence = model.confidence.predict(confidence_features(reading, best))
     answers: list[Answer] = []
-    for i in order:
-        c = candidates[i]
-        start, end = c.span if c.span else (c.sentence.start, c.sentence.end)
-        if any(a.doc_id == c.sentence.doc_id and start < a.end and a.start < end for a in answers):
-            continue
-        doc = index.documents[c.sentence.doc_id]
+    for k, (i, _) in enumerate(best[:max_answers]):
+        span = reading.spans[i]
+        sentence = span.sentence.sentence
+        doc = index.documents[sentence.doc_id]
         answers.append(Answer(
-            text=doc.text[start:end], doc_id=doc.doc_id, title=doc.title, start=start, end=end,
-            sentence=c.sentence.text, sentence_start=c.sentence.start,
-            sentence_end=c.sentence.end, confidence=float(confidence[i]), kind=question.kind,
-            hit=c.hit))
-        if len(answers) == max_answers:
-            break
-    # The confidence model is monotone in p only for a fixed margin: keep the
-    # order the sentence model chose, but never show a later answer as surer.
+            text=doc.text[span.start:span.end], doc_id=doc.doc_id, title=doc.title,
+            start=span.start, end=span.end, sentence=sentence.text,
+            sentence_start=sentence.start, sentence_end=sentence.end,
+            confidence=float(confidence[k]), kind=question.kind, hit=span.sentence.hit))
+    # Keep the order the span ranker chose, but never show a later answer as surer.
     for k in range(1, len(answers)):
         if answers[k].confidence > answers[k - 1].confidence:
             answers[k] = replace(answers[k], confidence=answers[k - 1].confidence)
     return answers
 
 
-def confidence_features(p: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Rows of ``CONFIDENCE_FEATURES`` for candidates with sentence probabilities
-    ``p`` and features ``x`` (rows of ``FEATURES``)."""
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    if len(p) > 1:
-        top2 = np.sort(p)[-2:]
-        other_best = np.where(p >= top2[1], top2[0], top2[1])
-    else:
-        other_best = np.zeros_like(p)
-    col = {name: x[:, i] for i, name in enumerate(FEATURES)}
-    return np.column_stack([np.log(p / (1 - p)), p - other_best, col["span"], col["no_span"],
-                            col["typed"]])
+def best_per_sentence(reading: Reading) -> list[tuple[int, float]]:
+    """``(span index, score)`` of each sentence's best span, best first."""
+    best: dict[int, tuple[int, float]] = {}
+    for i, (span, score) in enumerate(zip(reading.spans, reading.span_scores)):
+        sid = span.sentence.sentence.sentence_id
+        if sid not in best or score > best[sid][1]:
+            best[sid] = (i, float(score))
+    return sorted(best.values(), key=lambda t: -t[1])
+
+
+def confidence_features(reading: Reading, best: list[tuple[int, float]]) -> np.ndarray:
+    """Rows of ``CONFIDENCE_FEATURES``, one per entry of ``best``
+    (``best_per_sentence(reading)``)."""
+    p_of = {c.sentence.sentence_id: float(pi) for c, pi in zip(reading.sentences, reading.p)}
+    rows = []
+    for k, (i, score) in enumerate(best):
+        span = reading.spans[i]
+        c = span.sentence
+        sid = c.sentence.sentence_id
+        other = max((s for j, (_, s) in enumerate(best) if j != k), default=score - 5.0)
+        p = p_of[sid]
+        other_p = max((v for s, v in p_of.items() if s != sid), default=0.0)
+        f = dict(zip(FEATURES, c.features))
+        context_lexical, missing = reading.context[sid]
+        logit_p = math.log(min(max(p, 1e-6), 1 - 1e-6) / (1 - min(max(p, 1e-6), 1 - 1e-6)))
+        rows.append([score, score - other, logit_p, p - other_p, f["lexical"], f["dense"],
+                     f["entity"], f["bigram"], context_lexical, missing, f["typed"], f["no_span"],
+                     span.row[_SOFT_COVER], span.row[_SOFT_MIN]])
+    return np.array(rows, dtype=np.float64).reshape(len(rows), len(CONFIDENCE_FEATURES))
+
+
+def _context(view: QuestionView, tokens, prev_tokens) -> tuple[float, float]:
+    """``(context_lexical, missing_idf)``: the IDF share of the question's
+    terms found in the sentence or the one before it, and the IDF of the
+    rarest question term found in neither, over the rarest term's IDF."""
+    idf = view.idf
+    present = {t for _, _, t in tokens} | ({t for _, _, t in prev_tokens} if prev_tokens else set())
+    total = sum(idf.values())
+    if not total:
+        return 0.0, 0.0
+    found = sum(v for t, v in idf.items() if t in present)
+    missing = max((v for t, v in idf.items() if t not in present), default=0.0)
+    return found / total, missing / max(idf.values())
 
 
 def _idf_table(question: Question, index: Index) -> dict[str, float]:
@@ -225,7 +339,7 @@ def _question_entities(text: str) -> set[str]:
 def _sentence_features(question: Question, sentence: Sentence, rank: int,
                        idf: dict[str, float], pairs: set[tuple[str, str]], entities: set[str],
                        analysis: SentenceAnalysis):
-    """``(span, lexical, bigram, entity, span_score)`` of one sentence; what does
+    """``(lexical, bigram, entity, span_score)`` of one sentence; what does
     not depend on the question comes from the index's ``analysis``."""
     tokens = analysis.tokens(sentence.sentence_id)
     terms = [t for _, _, t in tokens]
@@ -234,21 +348,12 @@ def _sentence_features(question: Question, sentence: Sentence, rank: int,
     total = sum(idf.values())
     lexical = sum(idf[t] for t in set(terms) & idf.keys()) / total if total else 0.0
     bigram = len(pairs & set(zip(terms, terms[1:]))) / len(pairs) if pairs else 0.0
+    span_score = 0.0
     if question.typed:
         best = _best_span(question, sentence.text, tokens, matched, idf,
                           analysis.spans(sentence.sentence_id, sentence.text))
         span_score = best[0] if best else 0.0
-        local = _shape_span(question, sentence.text, best[1]) if best else \
-            _best_gap(question, sentence.text, analysis.words(sentence.sentence_id))
-    else:
-        span_score = 0.0
-        local = None
-        if question.kind in ("description", "reason"):
-            local = _best_gap(question, sentence.text, analysis.words(sentence.sentence_id))
-        if local is None:
-            local = _best_clause(sentence.text, matched)
-    span = (sentence.start + local[0], sentence.start + local[1]) if local else None
-    return span, lexical, bigram, entity, span_score
+    return lexical, bigram, entity, span_score
 
 
 def _best_span(question: Question, text: str, tokens, matched, idf: dict[str, float],
@@ -287,27 +392,6 @@ def _best_span(question: Question, text: str, tokens, matched, idf: dict[str, fl
         if best is None or score > best[0]:
             best = (score, span)
     return best
-
-
-_UNIT = re.compile(r"\s+(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|centuries|decades?"
-                   r"|km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|feet|foot|kg|kilograms?|tonnes?"
-                   r"|tons?)\b")
-_YEAR = re.compile(r"\b(?:1[0-9]|20)\d\d\b|\b\d{3}\b")
-
-
-def _shape_span(question: Question, text: str, span: Span) -> tuple[int, int]:
-    """The span's offsets, fitted to what was asked: "how long" takes its unit
-    ("380 years"); "what year" keeps only the year of a date ("1191", not "April 1191")."""
-    start, end = span.start, span.end
-    if re.search(r"\bhow (?:long|far|old|tall|wide|deep|heavy)\b", question.text, re.I):
-        unit = _UNIT.match(text, end)
-        if unit:
-            end = unit.end()
-    if span.kind == "date" and re.search(r"\b(?:what|which) year\b", question.text, re.I):
-        year = _YEAR.search(text, start, end)
-        if year:
-            start, end = year.span()
-    return start, end
 
 
 def _clause_match(span: Span, cuts: list[int], tokens, idf: dict[str, float]) -> float:
@@ -374,85 +458,3 @@ def _proximity(span: Span, starts: list[int], ends: list[int], matched) -> float
     if not gaps:
         return 0.5  # the question's words are inside the span only
     return 1.0 / (1.0 + min(gaps) / 3.0)
-
-
-_QUOTED = re.compile(r"[“\"«]([^”\"»]{2,120})[”\"»]")
-
-
-def _best_gap(question: Question, text: str,
-              words: list[tuple[int, int, bool, tuple[str, ...], int]]) -> tuple[int, int] | None:
-    """For descriptive questions: the run of words the question does not
-    contain that sits right next to the words it does, within one clause
-    ("most of the HD material uses [the DVB-S2] standard"). Stop words are
-    trimmed from its ends; when the question names a thing ("what
-    consortium") and the run holds a capitalised name, the name is the answer.
-    None when no run touches the question's words. ``words``: ``text``'s words
-    (``index.analysis.sentence_words``)."""
-    terms = set(question.terms)
-    # (start, end, content, matched, clause)
-    words = [(s, e, content, any(t in terms for t in word_terms), clause)
-             for s, e, content, word_terms, clause in words]
-    best, best_score = None, 0.0
-    i = 0
-    while i < len(words):
-        if words[i][3]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < len(words) and not words[j + 1][3] and words[j + 1][4] == words[i][4]:
-            j += 1
-        run = words[i:j + 1]
-        touching = (i > 0 and words[i - 1][3] and words[i - 1][4] == words[i][4]) \
-            + (j + 1 < len(words) and words[j + 1][3] and words[j + 1][4] == words[j][4])
-        # Question words close by on either side (1/distance, same clause, 4 words).
-        around = sum(1.0 / d for d in range(1, 5) for k in (i - d, j + d)
-                     if 0 <= k < len(words) and words[k][3] and words[k][4] == words[i][4])
-        while run and not run[0][2]:
-            run = run[1:]
-        while run and not run[-1][2]:
-            run = run[:-1]
-        # One plain word ("obvious", "concluded") is rarely the answer; a name
-        # or a number may be.
-        enough = run and (sum(w[2] for w in run) >= 2 or touching == 2 or any(
-            text[w[0]].isupper() or any(ch.isdigit() for ch in text[w[0]:w[1]]) for w in run))
-        if enough and touching:
-            in_clause = sum(1 for w in words if w[3] and w[4] == words[i][4])
-            score = touching + 0.5 * around + 0.25 * in_clause - 0.04 * len(run)
-            if score > best_score:
-                best, best_score = run, score
-        i = j + 1
-    # A quoted phrase next to the question's words is a strong candidate:
-    # the strategy of “closeness of the agreements”, the project of “turning ...”.
-    for m in _QUOTED.finditer(text):
-        inner_s, inner_e = m.start(1), m.end(1)
-        near = [w for w in words if w[3] and (0 <= inner_s - w[1] <= 12 or 0 <= w[0] - inner_e <= 12)]
-        inner_terms = tokenize(text[inner_s:inner_e])
-        new_words = [t for t in inner_terms if t not in terms]
-        if near and new_words and len(inner_terms) <= 12:
-            return inner_s, inner_e
-    if best is None:
-        return None
-    if question.head:
-        caps = [w for w in best if text[w[0]].isupper() and w[0] > 0]
-        if caps:
-            return caps[0][0], caps[-1][1]
-    return best[0][0], best[-1][1]
-
-
-def _best_clause(text: str, matched) -> tuple[int, int] | None:
-    """For descriptive questions: the clause that holds the most question
-    words plus the most other words. Short sentences are returned whole."""
-    if len(text.split()) <= 20:
-        return None
-    cuts = [0] + [m.end() for m in _CLAUSE_BREAK.finditer(text)] + [len(text)]
-    best, best_score = None, 0.0
-    for a, b in zip(cuts, cuts[1:]):
-        clause = text[a:b].strip(" ,;:()–—-")
-        if len(clause.split()) < 4:
-            continue
-        s = text.index(clause, a)
-        hits = sum(1 for ms, me in matched if s <= ms and me <= s + len(clause))
-        score = hits + 0.1 * len(clause.split()) ** 0.5
-        if hits and score > best_score:
-            best, best_score = (s, s + len(clause)), score
-    return best

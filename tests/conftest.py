@@ -57,6 +57,7 @@ class FakeEmbedder:
     def __init__(self) -> None:
         self.calls = 0
         self.texts_embedded = 0
+        self.words_embedded = 0   # lemmas, for the sentence analysis (not counted above)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         if isinstance(texts, str):
@@ -69,6 +70,14 @@ class FakeEmbedder:
                 out[row, zlib.crc32(word.encode()) % self.dim] += 1
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return np.ascontiguousarray(out, dtype=np.float32)
+
+    def embed_words(self, words: list[str]) -> np.ndarray:
+        """``embed_texts`` for the analysis' lemmas, counted in ``words_embedded``."""
+        calls, embedded = self.calls, self.texts_embedded
+        out = self.embed_texts(words)
+        self.calls, self.texts_embedded = calls, embedded
+        self.words_embedded += len(words)
+        return out
 
 
 @pytest.fixture

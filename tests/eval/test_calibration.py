@@ -63,7 +63,7 @@ def test_failed_write_leaves_the_old_calibration(tmp_path):
 
 def test_save_threshold_stores_it_with_the_index(built, fake_embedder):
     bot = QA(built, fake_embedder)
-    assert bot.threshold_source == "argument"
+    assert bot.threshold_source == "model"      # no threshold given: the reader model's
     bot.save_threshold(0.7321, details={"best_f1": 0.8, "questions": 12})
     assert (bot.threshold, bot.threshold_source) == (0.7321, "calibrated")
     assert read_calibration(built.folder) == {"threshold": 0.7321, "best_f1": 0.8, "questions": 12}

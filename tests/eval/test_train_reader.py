@@ -1,65 +1,70 @@
-"""Fitting the reader's models on synthetic rows where the answer is known."""
+"""eval.train_reader: folds by article, out-of-fold figures, a model file QA can load."""
 
 from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from eval import train_reader
 from eval.data import EvalQuestion
-from eval.train_reader import QuestionRows, fit_reader
 from qa.read import CONFIDENCE_FEATURES, FEATURES, Logistic, ReaderModel, load_reader_model
 
-
-def synthetic_rows(n: int = 120, seed: int = 1) -> list[QuestionRows]:
-    """Answerable questions: one candidate has a higher 'lexical' feature and holds
-    the gold answer; unanswerable ones: every candidate looks alike."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        x = rng.normal(0.3, 0.1, size=(6, len(FEATURES)))
-        answerable = i % 3 != 0
-        holds = np.zeros(6, dtype=bool)
-        if answerable:
-            k = int(rng.integers(6))
-            x[k, FEATURES.index("lexical")] += 1.0
-            x[k, FEATURES.index("dense")] += 0.5
-            holds[k] = True
-        q = EvalQuestion(f"q{i}", "Question?", ("gold",) if answerable else (), group=f"g{i % 2}")
-        rows.append(QuestionRows(q, x, holds, holds.copy()))
-    return rows
+TINY = Path(__file__).parent / "data" / "tiny-squad-v2.json"
 
 
-def top1(model: Logistic, rows) -> float:
-    return float(np.mean([r.holds_gold[int(np.argmax(model.predict(r.x)))]
-                          for r in rows if r.question.answers]))
+@pytest.mark.parametrize("qid, source", [("3515bf7dff5db33d051bffd96", "squad2"),
+                                         ("56beb4343aeaaa14008c925b", "xquad"),
+                                         ("english-1234567890", "tydi"), ("q1", "other")])
+def test_sources_are_told_by_their_ids(qid, source):
+    assert train_reader.source_of(qid) == source
 
 
-def test_fitted_sentence_model_finds_the_planted_answer():
-    train, test = synthetic_rows(seed=1), synthetic_rows(seed=2)
-    model = fit_reader(train, prior=load_reader_model(), fit_sentence=True)
-    assert top1(model.sentence, test) >= 0.95
-    assert model.sentence.coef[FEATURES.index("lexical")] > 0
+def _row(answerable: bool, conf: float, f1: float, source: str = "squad2") -> dict:
+    item = train_reader.Item(EvalQuestion("q", "Q?", ("gold",) if answerable else ()), 0, source,
+                             "Q?", [], np.zeros((0, len(FEATURES))), np.zeros(0, bool))
+    return {"item": item, "x": np.zeros(len(CONFIDENCE_FEATURES)), "text": "x", "em": float(f1 == 1),
+            "f1": f1, "sentence": True, "conf": conf}
 
 
-def test_confidence_is_higher_for_answerable_questions():
-    rows = synthetic_rows()
-    model = fit_reader(rows, prior=load_reader_model(), fit_sentence=True)
-    from qa.read import confidence_features
-
-    def top_confidence(r):
-        p = model.sentence.predict(r.x)
-        return float(model.confidence.predict(confidence_features(p, r.x))[int(np.argmax(p))])
-
-    answerable = np.mean([top_confidence(r) for r in rows if r.question.answers])
-    unanswerable = np.mean([top_confidence(r) for r in rows if not r.question.answers])
-    assert answerable > unanswerable + 0.3
+def test_figures_score_abstentions_as_squad_v2_does():
+    rows = [_row(True, 0.9, 1.0), _row(True, 0.2, 1.0), _row(False, 0.8, 0.0), _row(False, 0.1, 0.0)]
+    f = train_reader.figures(rows, threshold=0.5)
+    assert f["has_answer_f1"] == 0.5            # the second is abstained on: 0
+    assert f["no_answer_accuracy"] == 0.5
+    assert f["false_abstention_rate"] == 0.5
+    assert f["f1"] == 0.5                       # (1 + 0 + 0 + 1) / 4
+    assert f["always_abstain_f1"] == 0.5
 
 
-def test_without_fit_sentence_the_prior_sentence_model_is_kept():
-    prior = load_reader_model()
-    model = fit_reader(synthetic_rows(), prior=prior)
-    assert model.sentence == prior.sentence
-    assert model.confidence.features == CONFIDENCE_FEATURES
+def test_the_threshold_separates_right_from_wrong():
+    rows = [_row(True, c, 1.0) for c in (0.6, 0.7, 0.9)] + [_row(False, c, 0.0) for c in (0.1, 0.3, 0.4)]
+    t = train_reader.choose_threshold(rows)
+    assert 0.4 < t <= 0.6
+    assert train_reader.figures(rows, t)["f1"] == 1.0
+
+
+def test_a_single_class_gives_the_base_rate():
+    model = train_reader._fit_logistic(np.ones((4, 2)), np.array([False] * 4), ("a", "b"))
+    assert model.predict(np.ones((1, 2)))[0] == pytest.approx(0.01)
+
+
+@pytest.mark.slow
+def test_training_writes_a_model_that_loads_with_its_provenance(tmp_path, capsys):
+    out = tmp_path / "model.json"
+    assert train_reader.main([str(TINY), "--out", str(out), "--folds", "2"]) == 0
+    data = json.loads(out.read_text())
+    model = ReaderModel.from_dict(data)
+    assert 0.0 < model.threshold < 1.0
+    assert data["about"]["data_sha256"] == hashlib.sha256(TINY.read_bytes()).hexdigest()
+    assert data["about"]["folds"] == 2
+    for key in ("has_answer_f1", "f1", "always_abstain_f1", "no_answer_accuracy", "ece"):
+        assert key in data["validation"]["all"]
+    assert load_reader_model(out) == model
+    assert f"wrote {out}" in capsys.readouterr().out
 
 
 def test_shipped_model_round_trips_and_rejects_other_features():
@@ -71,3 +76,14 @@ def test_shipped_model_round_trips_and_rejects_other_features():
         ReaderModel.from_dict(bad)
     with pytest.raises(ValueError, match="weights"):
         Logistic(("a", "b"), (1.0,), 0.0)
+
+
+def test_shipped_model_records_its_data_and_held_out_figures():
+    from qa.read import MODEL_PATH
+
+    data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "qa-fit.json"
+    assert data["about"]["trained_on"][0]["file"] == "qa-fit.json"
+    if shared.is_file():   # the shared folder sits beside the clone, in CI too
+        assert data["about"]["trained_on"][0]["sha256"] == hashlib.sha256(shared.read_bytes()).hexdigest()
+    assert data["validation"]["all"]["questions"] > 6000

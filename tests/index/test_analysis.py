@@ -9,11 +9,12 @@ import logging
 import numpy as np
 import pytest
 
-from index.analysis import SentenceAnalysis, sentence_words
+from index.analysis import SentenceAnalysis
 from index.config import IndexConfig
 from index.errors import IndexCorruptError
 from index.ingest import load_documents
 from index.lexical import token_spans, tokenize
+from index.parse import parse_sentences
 from index.spans import find_spans
 from index.store import build_index, load_index, open_index
 
@@ -34,7 +35,15 @@ def check(analysis: SentenceAnalysis, texts: list[str]) -> None:
     for i, text in enumerate(texts):
         assert analysis.tokens(i) == token_spans(text)
         assert analysis.spans(i, text) == [(s, tuple(tokenize(s.text))) for s in find_spans(text)]
-        assert analysis.words(i) == sentence_words(text)
+    for i, parsed in enumerate(parse_sentences(texts)):
+        starts, ends, pos, deps, heads, ents, lemmas = analysis.parse(i)
+        assert (tuple(starts), tuple(ends), tuple(pos), tuple(deps), tuple(heads), tuple(ents),
+                tuple(lemmas)) == (parsed.starts, parsed.ends, parsed.pos, parsed.deps,
+                                   parsed.heads, parsed.ents, parsed.lemmas)
+        assert tuple(analysis.constituents(i)) == parsed.constituents
+        for c in analysis.constituents(i):
+            assert 0 <= c.start < c.end <= len(texts[i])
+            assert texts[i][c.start:c.end] == texts[i][c.start:c.end].strip()
 
 
 def test_analysis_equals_what_the_reader_would_work_out():
@@ -80,7 +89,7 @@ def test_a_damaged_analysis_is_reported(docs, tmp_path, fake_embedder, damage):
     build_index(docs, tmp_path / "idx", config=CFG, embedder=fake_embedder, progress=False)
     folder = tmp_path / "idx" / "analysis"
     if damage == "drop_file":
-        (folder / "words_clause.npy").unlink()
+        (folder / "cands_labels.npy").unlink()
     elif damage == "bad_term":
         terms = np.load(folder / "tokens_term.npy")
         terms[0] = 10**6
@@ -101,7 +110,9 @@ def test_an_index_without_analysis_is_refreshed_without_embedding_again(
     before = fake_embedder.texts_embedded
     with caplog.at_level(logging.INFO, logger="index.store"):
         index = open_index(docs, folder, config=CFG, embedder=fake_embedder, progress=False)
+    # Only the lemmas of the new analysis are embedded; no chunk or sentence again.
     assert fake_embedder.texts_embedded == before
+    assert fake_embedder.words_embedded >= len(index.analysis.vectors) > 0
     assert "sentence analysis" in caplog.text
     check(index.analysis, [s.text for s in index.sentences])
     assert load_index(folder).manifest["analysis"] == index.manifest["analysis"]

@@ -45,8 +45,10 @@ def test_follow_up_is_resolved_from_the_previous_turn(history, question, expecte
      "Which foundation does he work for?", "Douglas & Sarah Allison Foundation"),
 ])
 def test_follow_ups_end_to_end(bundled_bot, first, follow_up, answer):
+    """The follow-up is rewritten and the reader finds the sentence that
+    answers it (the exact span is the reader's business: tests/qa/test_dev_floors)."""
     previous = bundled_bot.ask(first)
     reply = bundled_bot.ask(follow_up, history=[previous])
     assert reply.question == follow_up and reply.query != follow_up
-    assert reply.answer is not None and reply.answer.text == answer
+    assert reply.answers and answer in reply.answers[0].sentence, reply.query
     assert reply.to_dict()["query"] == reply.query

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -185,6 +186,6 @@ def test_follow_up_question_in_the_chat(handlers):
     history, _, _, _, turns = handlers.respond("Which country will he soon visit?", history,
                                                DEFAULT_KEY, turns)
     last = history[-1]["content"]
-    assert "Searched as: Which country will Kassym-Jomart Tokayev soon visit?" in last
+    assert re.search(r"Searched as: Which country will [\w -]*Tokayev soon visit\?", last), last
     assert len(turns) == 2
     assert handlers.clear()[-1] == []
