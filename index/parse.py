@@ -89,16 +89,12 @@ def load_parser():
     return module.load()
 
 
-def parse_sentences(texts, *, batch_size: int = 256, progress: bool = False,
-                    total: int | None = None):
-    """Yield a ``ParsedSentence`` for each of ``texts``, in order."""
-    from tqdm.auto import tqdm
-
+def parse_sentences(texts, *, batch_size: int = 256):
+    """Yield a ``ParsedSentence`` for each of ``texts``, in order, lazily (the
+    caller shows progress)."""
     nlp = load_parser()
     texts = (t if len(t) < 20_000 else t[:20_000] for t in texts)  # a pathological "sentence"
-    docs = nlp.pipe(texts, batch_size=batch_size)
-    for doc in tqdm(docs, desc="Parsing sentences", unit="sentence", leave=False,
-                    disable=not progress, total=total):
+    for doc in nlp.pipe(texts, batch_size=batch_size):
         yield from_doc(doc)
 
 
