@@ -1,7 +1,7 @@
 """The extractive reader: from retrieved passages to scored, cited answers.
 
-Every sentence of the retrieved passages is a candidate. For each one the
-reader finds its best answer span and computes the features in ``FEATURES``:
+Every sentence of the retrieved passages is a candidate, with the features
+in ``FEATURES``:
 
 - ``dense``: cosine similarity of the question and the sentence (MiniLM
   vectors pre-computed at index time); ``dense_gap``: minus the best one's;
@@ -25,10 +25,10 @@ file, turn them into an answer:
    probability that a sentence holds the answer; the ``READ_SENTENCES`` best
    sentences go on;
 2. the *span ranker* (gradient-boosted trees, ``qa.forest``, over
-   ``qa.features.SPAN_FEATURES``) scores each constituent of those sentences
-   (``index.parse``: entities, noun phrases, numbers with their units,
-   prepositional objects, clauses) by its expected overlap with the answer;
-   each sentence's best constituent is its answer;
+   ``qa.features.SPAN_FEATURES``; LambdaRank, graded by F1 with the gold
+   answers) ranks the constituents of those sentences (``index.parse``:
+   entities, noun phrases, numbers with their units, prepositional objects,
+   clauses); each sentence's best constituent is its answer;
 3. the *confidence model* (logistic, over ``CONFIDENCE_FEATURES``) gives
    ``confidence``, the probability that the answer is right (F1 >= 0.5 with
    a gold answer). It is fitted on out-of-fold predictions of the two models
