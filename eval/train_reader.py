@@ -284,6 +284,23 @@ def cross_fit(bot: QA, items: list[Item], folds: int, progress: bool = True):
     return rows, [ReaderModel(s, f, c) for s, f, c in zip(sentences, forests, confidences)]
 
 
+def write_held_out(files: list[str], questions: list[EvalQuestion], folds: int, k: int,
+                   out: Path) -> int:
+    """Write the articles of fold ``k`` of ``files`` as one SQuAD file at ``out``."""
+    from index.files import write_json_atomic
+
+    fold_of = assign_folds(questions, folds)
+    data = []
+    for f in files:
+        for a, article in enumerate(json.loads(Path(f).read_text(encoding="utf-8-sig"))["data"]):
+            if fold_of.get(str(article.get("title") or f"article-{a + 1}")) == k:
+                data.append(article)
+    write_json_atomic(out, {"version": "v2.0", "data": data})
+    n = sum(len(p["qas"]) for article in data for p in article["paragraphs"])
+    print(f"wrote {out}: fold {k} of {folds}, {len(data)} articles, {n} questions")
+    return 0
+
+
 def articles(sets) -> dict[str, set[str]]:
     """Article title -> the doc_ids of its documents (``QuestionSet.documents``
     keeps the articles' order; a title may repeat)."""
@@ -311,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="ship the models fitted without fold K (default 0)")
     parser.add_argument("--pooled", action="store_true",
                         help="ask each question of every article at once (default: of its own)")
+    parser.add_argument("--write-held-out", metavar="FILE",
+                        help="write the held-out fold's articles as a SQuAD file (for "
+                             "python -m eval) and stop; fits nothing")
     parser.add_argument("--limit", type=int, metavar="N",
                         help="use only the first N questions (a quick trial)")
     args = parser.parse_args(argv)
@@ -321,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     sets = [load_questions(f) for f in args.files]
     if any(s.format != "squad" for s in sets):
         raise SystemExit("error: train_reader takes SQuAD files (their articles are the documents)")
+    if args.write_held_out:
+        return write_held_out(args.files, [q for s in sets for q in s.questions], args.folds,
+                              args.hold_out, Path(args.write_held_out))
     folders = [s.write_documents(documents_root()) for s in sets]
     bot = QA.load(folders, index_dir=args.index_dir, progress=True)
     questions = [q for s in sets for q in s.questions][:args.limit]

@@ -67,6 +67,15 @@ def test_training_writes_a_model_that_loads_with_its_provenance(tmp_path, capsys
     assert f"wrote {out}" in capsys.readouterr().out
 
 
+def test_the_held_out_fold_is_written_as_a_squad_file(tmp_path, capsys):
+    out = tmp_path / "fold0.json"
+    assert train_reader.main([str(TINY), "--folds", "2", "--write-held-out", str(out)]) == 0
+    written = json.loads(out.read_text())["data"]
+    titles = {a["title"] for a in json.loads(TINY.read_text())["data"]}
+    assert len(written) == 1 and written[0]["title"] in titles
+    assert "fold 0 of 2, 1 articles" in capsys.readouterr().out
+
+
 def test_shipped_model_round_trips_and_rejects_other_features():
     model = load_reader_model()
     assert ReaderModel.from_dict(model.to_dict()) == model
