@@ -135,14 +135,17 @@ CORRECT_F1 = 0.5  # an answer counts as right when its F1 with a gold answer is 
 def expected_calibration_error(outcomes: list[Outcome], bins: int = 10) -> float:
     """ECE of the best candidate's confidence read as the probability that it is
     right (F1 >= ``CORRECT_F1``; an unanswerable question's candidate is always
-    wrong): sum over equal-width bins of (share of questions) x |share right -
-    mean confidence|."""
+    wrong): ``calibration_error`` over the questions that have a candidate."""
     pairs = [(o.top_confidence, float(o.answerable and o.top_f1 >= CORRECT_F1))
              for o in outcomes if o.top_confidence is not None]
-    if not pairs:
+    return calibration_error(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]), bins)
+
+
+def calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Sum over equal-width confidence bins of (share of items) x |share
+    ``correct`` - mean ``conf``|; 0 for no items."""
+    if not len(conf):
         return 0.0
-    conf = np.array([p[0] for p in pairs])
-    correct = np.array([p[1] for p in pairs])
     which = np.minimum((conf * bins).astype(int), bins - 1)
     total = 0.0
     for b in range(bins):

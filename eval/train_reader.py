@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.data import EvalQuestion, load_questions
-from eval.metrics import CORRECT_F1, contains_answer, exact_match, f1
+from eval.metrics import CORRECT_F1, calibration_error, contains_answer, exact_match, f1
 from qa import QA
 from qa.api import clean_question
 from qa.config import DEFAULT_TOP_K
@@ -241,16 +241,8 @@ def figures(rows: list[dict], threshold: float) -> dict:
         "false_abstention_rate": mean(not answered(r) for r in answerable),
         "f1": mean(overall),
         "always_abstain_f1": round(len(unanswerable) / len(rows), 4) if rows else None,
-        "ece": round(_ece(conf, right), 4),
+        "ece": round(calibration_error(conf, right.astype(float)), 4),
     }
-
-
-def _ece(conf: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
-    if not len(conf):
-        return 0.0
-    which = np.minimum((conf * bins).astype(int), bins - 1)
-    return float(sum((which == b).mean() * abs(right[which == b].mean() - conf[which == b].mean())
-                     for b in range(bins) if (which == b).any()))
 
 
 def choose_threshold(rows: list[dict]) -> float:

@@ -231,7 +231,7 @@ def read_spans(question: Question, cands: list[Candidate], p: np.ndarray, index:
     spans: list[SpanCandidate] = []
     rows = []
     context = {}
-    logits = np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1))
+    logits = _logit(p)
     for rank, i in enumerate(order[:read_sentences]):
         c = cands[i]
         sid = c.sentence.sentence_id
@@ -303,11 +303,16 @@ def confidence_features(reading: Reading, best: list[tuple[int, float]]) -> np.n
         other_p = max((v for s, v in p_of.items() if s != sid), default=0.0)
         f = dict(zip(FEATURES, c.features))
         context_lexical, missing = reading.context[sid]
-        logit_p = math.log(min(max(p, 1e-6), 1 - 1e-6) / (1 - min(max(p, 1e-6), 1 - 1e-6)))
-        rows.append([score, score - other, logit_p, p - other_p, f["lexical"], f["dense"],
+        rows.append([score, score - other, float(_logit(p)), p - other_p, f["lexical"], f["dense"],
                      f["entity"], f["bigram"], context_lexical, missing, f["typed"], f["no_span"],
                      span.row[_SOFT_COVER], span.row[_SOFT_MIN]])
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(CONFIDENCE_FEATURES))
+
+
+def _logit(p):
+    """log(p / (1 - p)), with p kept inside [1e-6, 1 - 1e-6]."""
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
 
 
 def _context(view: QuestionView, tokens, prev_tokens) -> tuple[float, float]:
