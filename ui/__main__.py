@@ -1,7 +1,7 @@
 """``python -m ui``: load the documents once, then serve the chat on loopback.
 
     python -m ui [--docs PATH ...] [--index-dir DIR] [--host 127.0.0.1] [--port 7860]
-                 [--max-upload-mb 10] [-q]
+                 [--max-upload-mb 10] [--max-storage-mb 500] [--state-dir DIR] [-q]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from qa.cli import EXIT_USAGE, bounded, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ui.config import DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT
+    from ui.config import DEFAULT_HOST, DEFAULT_MAX_STORAGE_MB, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT
 
     parser = argparse.ArgumentParser(
         prog="python -m ui",
@@ -31,6 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-upload-mb", type=_positive_float, default=DEFAULT_MAX_UPLOAD_MB,
                         metavar="MB",
                         help=f"largest file a user may upload (default {DEFAULT_MAX_UPLOAD_MB})")
+    parser.add_argument("--max-storage-mb", type=_positive_float, default=DEFAULT_MAX_STORAGE_MB,
+                        metavar="MB",
+                        help="disk space for uploaded documents and their indexes; the least "
+                             f"recently used sets are deleted past it (default {DEFAULT_MAX_STORAGE_MB})")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="where uploads and their indexes are kept (default: beside the "
+                             "per-user index cache)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
     return parser
 
@@ -57,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     bot.encoder.embed_texts(["warm up"])   # load the model now, not on the first question
-    app = build_app(bot, bundled=not args.docs, max_upload_mb=args.max_upload_mb)
+    app = build_app(bot, bundled=not args.docs, max_upload_mb=args.max_upload_mb,
+                    max_storage_mb=args.max_storage_mb, state_dir=args.state_dir)
     try:
         url = launch(app, host=args.host, port=args.port, block=False)
     except OSError as exc:   # e.g. the port is taken
@@ -74,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Stopping.", file=sys.stderr)
     finally:
         app.close(verbose=False)   # stops the queue and the heartbeats first, then the server
+        app.docqa_handlers.library.indexer.close()   # and any indexing worker
     return 0
 
 

@@ -9,11 +9,15 @@ key of the document set it answers from (``Library``).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import itertools
 import logging
+import os
 import re
 import shutil
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +27,12 @@ import gradio as gr
 from qa import QA, USER_ERRORS
 from qa.api import cache_root
 from ui import render
-from ui.config import (MAX_TURNS, ASK_CONCURRENCY, DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT, EXAMPLES,
-                       INDEX_CONCURRENCY, MAX_LOADED_UPLOADS, QUEUE_SIZE, UPLOAD_SUFFIXES)
+from ui.config import (ASK_CONCURRENCY, DEFAULT_HOST, DEFAULT_MAX_STORAGE_MB, DEFAULT_MAX_UPLOAD_MB,
+                       DEFAULT_PORT, EXAMPLES, INDEX_CONCURRENCY, MAX_LOADED_UPLOADS, MAX_REQUEST_BYTES,
+                       MAX_TURNS, MAX_UPLOAD_FILES, POLL_SECONDS, QUEUE_SIZE, UPLOAD_SUFFIXES,
+                       UPLOAD_WATCHERS)
+from ui.jobs import CANCELLED, FAILED, FINISHED, Indexer, Job
+from ui.limits import RequestLimits
 
 log = logging.getLogger(__name__)
 
@@ -35,92 +43,214 @@ BUNDLED_KEY = "bundled"
 UPLOAD_KEY = re.compile(r"upload-[0-9a-f]{16}")   # also a folder name: nothing else is accepted
 
 
+class UploadGoneError(ValueError):
+    """A session's uploaded documents were deleted (the storage limit); upload them again."""
+
+
 class Library:
     """The loaded document sets, shared by all sessions, each under a key.
 
     ``default`` is the ``QA`` the server started with. Uploads are copied to
-    ``state_dir/uploads/<hash>/docs`` and indexed in ``.../index``, so a set
-    that was dropped from memory reloads from disk without re-embedding.
-    Loading is serialised by a lock; asking is not (``QA.ask`` only reads).
+    ``state_dir/uploads/<hash>/docs`` and indexed into ``.../index`` by the
+    ``indexer`` (a worker process per job), so questions never wait on an
+    upload. Each set is opened once, under a lock of its own; answering from
+    one set never waits on another. Past ``max_storage_bytes`` on disk, the
+    least recently used sets are deleted (never one being indexed).
     """
 
-    def __init__(self, default: QA, *, bundled: bool, state_dir: Path,
-                 max_file_bytes: int, loader: Callable[..., QA] = QA.load) -> None:
+    def __init__(self, default: QA, *, bundled: bool, state_dir: Path, max_file_bytes: int,
+                 max_storage_bytes: int = int(DEFAULT_MAX_STORAGE_MB * MB),
+                 indexer: Indexer | None = None, loader: Callable[..., QA] = QA.load) -> None:
         self.default = default
         self.default_is_bundled = bundled
         self.state_dir = Path(state_dir)
         self.max_file_bytes = max_file_bytes
+        self.max_storage_bytes = max_storage_bytes
+        self.indexer = indexer if indexer is not None else Indexer(slots=INDEX_CONCURRENCY)
         self._load = loader
         self._loaded: OrderedDict[str, QA] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()            # guards the two dicts only, never held while loading
+        self._opening: dict[str, threading.Lock] = {}
 
     def get(self, key: str | None) -> QA:
-        """The ``QA`` for ``key``; the default for None or an unknown key."""
+        """The ``QA`` for ``key``: the default for None or a key that is not
+        one of ours. Raises ``UploadGoneError`` for an upload deleted since."""
         if not key or key == DEFAULT_KEY or (key == BUNDLED_KEY and self.default_is_bundled):
             return self.default
         with self._lock:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
-                return self._loaded[key]
+                bot = self._loaded[key]
+            else:
+                bot = None
+        if bot is not None:
+            self._touch(key)
+            return bot
         if key == BUNDLED_KEY:
             return self._open(key, None, self.state_dir / "bundled" / "index", upload=False)
-        folder = self.state_dir / "uploads" / key
-        if not UPLOAD_KEY.fullmatch(key) or not (folder / "docs").is_dir():
+        if not UPLOAD_KEY.fullmatch(key):
             log.warning("Unknown document set %r; answering from the default documents.", key)
             return self.default
+        folder = self.state_dir / "uploads" / key
+        if not (folder / "docs").is_dir():
+            raise UploadGoneError("your uploaded documents were deleted to free space for newer "
+                                  "uploads; upload them again, or use the bundled article")
         return self._open(key, sorted((folder / "docs").iterdir()), folder / "index")
 
     def bundled_key(self) -> str:
         return DEFAULT_KEY if self.default_is_bundled else BUNDLED_KEY
 
-    def add_upload(self, files: list[str | Path]) -> str:
-        """Copy the uploaded ``files`` into their own folder, index them, return their key.
-
-        Raises ``IngestError``/``ValueError`` (with a message naming the file by its
-        own name) when a file cannot be used; the documents in use stay as they were.
-        """
+    def start_upload(self, files: list[str | Path]) -> tuple[str, Job | None]:
+        """Copy the uploaded ``files`` into their own folder and queue their
+        indexing. Returns their key, and the job (None when they are indexed
+        and open already). Raises ``ValueError`` naming a file that cannot be
+        used; the documents in use stay as they were."""
         checked = check_uploads(files, self.max_file_bytes)
         digest = hashlib.sha256()
         for name, path in checked:
-            digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+            digest.update(name.encode() + b"\0" + _file_digest(path))
         key = "upload-" + digest.hexdigest()[:16]
         folder = self.state_dir / "uploads" / key
         docs = folder / "docs"
-        fresh = not docs.is_dir()
-        if fresh:   # copy to a staging folder first, so a half-copied set is never used
-            staging = folder / "docs.tmp"
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-            for name, path in checked:
-                shutil.copyfile(path, staging / name)
-            staging.rename(docs)
-        try:
-            self._open(key, [docs / name for name, _ in checked], folder / "index",
-                       prefix=f"{docs}/")
-        except BaseException:
-            if fresh:
-                shutil.rmtree(folder, ignore_errors=True)
-            raise
-        return key
-
-    def _open(self, key: str, paths, index_dir: Path, *, upload: bool = True,
-              prefix: str | None = None) -> QA:
+        if not docs.is_dir():   # copy to a staging folder first, so a half-copied set is never used
+            staging = folder / f"docs.tmp-{os.getpid()}-{threading.get_ident()}"
+            try:
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir(parents=True)
+                for name, path in checked:
+                    shutil.copyfile(path, staging / name)
+                staging.rename(docs)
+            except OSError as exc:
+                shutil.rmtree(staging, ignore_errors=True)
+                if not docs.is_dir():   # another session's copy of the same files may have won
+                    raise UploadStorageError(f"cannot store the upload in {str(folder)!r}: "
+                                             f"{exc.strerror or exc}") from None
+        self._touch(key)
         with self._lock:
             if key in self._loaded:
-                return self._loaded[key]
+                return key, None
+        job = self.indexer.submit(key, [docs / name for name, _ in checked], folder / "index",
+                                  max_file_bytes=self.max_file_bytes)
+        return key, job
+
+    def start_bundled(self) -> tuple[str, Job | None]:
+        """The bundled article's key, and the job that indexes it (None when it is open)."""
+        key = self.bundled_key()
+        with self._lock:
+            if key == DEFAULT_KEY or key in self._loaded:
+                return key, None
+        return key, self.indexer.submit(key, None, self.state_dir / "bundled" / "index",
+                                        max_file_bytes=None)
+
+    def failed(self, key: str) -> None:
+        """Forget an upload whose indexing failed or was cancelled, unless it
+        has an index (then it is a set that worked before)."""
+        folder = self.state_dir / "uploads" / key
+        if (UPLOAD_KEY.fullmatch(key) and key not in self.indexer.active_keys()
+                and not (folder / "index").is_dir()):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def user_path(self, key: str, message: str) -> str:
+        """``message`` with the upload's copies named as the user knows them."""
+        return message.replace(f"{self.state_dir / 'uploads' / key / 'docs'}/", "")
+
+    def free_storage(self, keep: str | None = None) -> list[str]:
+        """Delete the least recently used upload sets until they take at most
+        ``max_storage_bytes``; never ``keep`` or a set being indexed. Returns the keys deleted."""
+        root = self.state_dir / "uploads"
+        if not root.is_dir():
+            return []
+        busy = self.indexer.active_keys() | {keep}
+        sets = []
+        for folder in root.iterdir():
+            if folder.is_dir() and UPLOAD_KEY.fullmatch(folder.name):
+                sets.append((_last_used(folder), _disk_usage(folder), folder))
+        total = sum(size for _, size, _ in sets)
+        deleted = []
+        for _, size, folder in sorted(sets, key=lambda s: s[0]):
+            if total <= self.max_storage_bytes:
+                break
+            if folder.name in busy:
+                continue
+            with self._lock:
+                self._loaded.pop(folder.name, None)
+            shutil.rmtree(folder, ignore_errors=True)
+            total -= size
+            deleted.append(folder.name)
+            log.info("Deleted the uploaded set %s (%s) to stay within %s of upload storage.",
+                     folder.name, format_size(size), format_size(self.max_storage_bytes))
+        return deleted
+
+    def _open(self, key: str, paths, index_dir: Path, *, upload: bool = True) -> QA:
+        with self._lock:
+            lock = self._opening.setdefault(key, threading.Lock())
+        with lock:   # one load per set; other sets and the default are not held up
+            with self._lock:
+                if key in self._loaded:
+                    return self._loaded[key]
             try:
                 # Share the models the server already has: no second copy, no reload.
                 bot = self._load(paths, index_dir=index_dir,
                                  max_file_bytes=self.max_file_bytes if upload else None,
                                  embedder=self.default.embedder, encoder=self.default.encoder)
-            except USER_ERRORS as exc:
-                if prefix:   # name the file as the user knows it, not by its copy's path
-                    raise type(exc)(str(exc).replace(prefix, "")) from None
-                raise
-            self._loaded[key] = bot
-            while len(self._loaded) > MAX_LOADED_UPLOADS:
-                self._loaded.popitem(last=False)
-            return bot
+            except USER_ERRORS as exc:   # name the file as the user knows it, not by its copy's path
+                raise type(exc)(self.user_path(key, str(exc))) from None
+            with self._lock:
+                self._loaded[key] = bot
+                while len(self._loaded) > MAX_LOADED_UPLOADS:
+                    self._loaded.popitem(last=False)
+        self._touch(key)
+        return bot
+
+    def _touch(self, key: str) -> None:
+        """Record that ``key`` was used now (at most once a minute), for ``free_storage``."""
+        if not UPLOAD_KEY.fullmatch(key):
+            return
+        mark = self.state_dir / "uploads" / key / USED_MARK
+        try:
+            if time.time() - mark.stat().st_mtime < 60:
+                return
+        except OSError:
+            pass
+        try:
+            mark.touch()
+        except OSError:   # the set is gone, or the disk is read-only: nothing to record
+            pass
+
+
+class UploadStorageError(ValueError):
+    """An upload cannot be stored on this server's disk."""
+
+
+USED_MARK = "last-used"
+
+
+def _last_used(folder: Path) -> float:
+    for path in (folder / USED_MARK, folder):
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            continue
+    return 0.0
+
+
+def _disk_usage(folder: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _file_digest(path: Path) -> bytes:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.digest()
 
 
 def check_uploads(files: list[str | Path] | None, max_file_bytes: int) -> list[tuple[str, Path]]:
@@ -128,7 +258,10 @@ def check_uploads(files: list[str | Path] | None, max_file_bytes: int) -> list[t
     before ``QA.load`` reads them: at least one file, a readable suffix, distinct
     names, and no file over ``max_file_bytes``. Raises ``ValueError`` saying which file."""
     if not files:
-        raise ValueError("choose one or more .txt or .md files first")
+        raise ValueError(f"no file was received. Choose .txt or .md files of up to "
+                         f"{format_size(max_file_bytes)} each; the upload box refuses bigger ones")
+    if len(files) > MAX_UPLOAD_FILES:
+        raise ValueError(f"{len(files)} files were chosen; upload at most {MAX_UPLOAD_FILES} at once")
     checked: list[tuple[str, Path]] = []
     seen: set[str] = set()
     for raw in files:
@@ -166,6 +299,8 @@ class Handlers:
     def __init__(self, library: Library, *, bundled: bool) -> None:
         self.library = library
         self.bundled = bundled
+        self._watches = itertools.count(1)   # one per upload a session follows
+        self._dropped: set[str] = set()      # those cancelled by their session
 
     def is_bundled(self, key: str | None) -> bool:
         return key == BUNDLED_KEY or (key in (None, DEFAULT_KEY) and self.bundled)
@@ -206,38 +341,85 @@ class Handlers:
         """``(history, evidence, document, question, turns)`` all emptied."""
         return [], render.empty_evidence(), render.empty_document(), "", []
 
-    def use_uploads(self, files, key, history, progress=gr.Progress(track_tqdm=True)):
-        """Index the uploaded files (the embedding bars show as progress) and
-        answer from them. Returns ``(key, status, history, message, examples,
-        evidence, document)``; on failure the key stays and only the message changes."""
-        progress(0, desc="Reading the files")
-        return self._switch(lambda: self.library.add_upload(files or []), key, history)
-
-    def use_bundled_article(self, key, history, progress=gr.Progress(track_tqdm=True)):
-        """Answer from the bundled article again; returns as ``use_uploads``."""
-        progress(0, desc="Opening the bundled article")
-        return self._switch(self.library.bundled_key, key, history)
-
-    def _switch(self, load: Callable[[], str], key, history):
-        history = list(history or [])
+    def use_uploads(self, files, key, history, watch=None):
+        """Index the uploaded files in a worker process, then answer from them.
+        A generator: while the files are indexed it yields their progress (their
+        place in the queue, the stage, an estimate of the time left); at the end
+        ``(key, status, history, message, examples, evidence, document, turns,
+        watch, cancel)``. On failure or cancellation the key stays and only the
+        message changes: the session answers from its previous documents."""
         try:
-            new_key = load()
+            new_key, job = self.library.start_upload(files or [])
+        except USER_ERRORS as exc:
+            yield self._not_switched(f"Not indexed: {exc}. Still answering from the previous documents.")
+            return
+        except Exception:   # the edge: log it, show one line, keep serving
+            log.exception("Storing an upload failed")
+            yield self._not_switched("Not indexed: the upload could not be stored; the server log "
+                                     "has the details. Still answering from the previous documents.")
+            return
+        names = ", ".join(Path(f).name for f in files)
+        yield from self._follow(new_key, job, key, history, names)
+
+    def use_bundled_article(self, key, history, watch=None):
+        """Answer from the bundled article again; yields as ``use_uploads``."""
+        new_key, job = self.library.start_bundled()
+        yield from self._follow(new_key, job, key, history, "the bundled article")
+
+    def cancel(self, watch):
+        """Stop following this session's indexing (and stop the job when no
+        other session waits for the same files). Returns the message."""
+        job = self.library.indexer.get((watch or "").split(":")[0])
+        if job is None or job.finished:
+            return gr.skip()
+        self._dropped.add(watch)
+        self.library.indexer.cancel(job)
+        return render.render_upload_message("Cancelling…", ok=True)
+
+    def _follow(self, new_key, job, key, history, names):
+        history = list(history or [])
+        if job is not None:
+            watch = f"{job.id}:{next(self._watches)}"
+            while True:
+                st = job.status()
+                if st.state in FINISHED or watch in self._dropped:
+                    break
+                yield (gr.skip(), gr.skip(), gr.skip(),
+                       render.render_indexing(st, names), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                       watch, gr.update(visible=True))
+                job.wait(POLL_SECONDS)
+            if watch in self._dropped or st.state == CANCELLED:
+                self._dropped.discard(watch)
+                self.library.failed(new_key)
+                yield self._not_switched("Cancelled. Still answering from the previous documents.")
+                return
+            if st.state == FAILED:
+                self.library.failed(new_key)
+                yield self._not_switched(f"Not indexed: {self.library.user_path(new_key, st.error)}. "
+                                         "Still answering from the previous documents.")
+                return
+        try:
             qa = self.library.get(new_key)
         except USER_ERRORS as exc:
-            msg = f"Not indexed: {exc}. Still answering from the previous documents."
-            return (key, gr.skip(), gr.skip(), render.render_upload_message(msg, ok=False),
-                    gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            yield self._not_switched(f"Not indexed: {exc}. Still answering from the previous documents.")
+            return
         except Exception:   # the edge: log it, show one line, keep serving
-            log.exception("Indexing failed")
-            msg = ("Indexing failed; the server log has the details. "
-                   "Still answering from the previous documents.")
-            return (key, gr.skip(), gr.skip(), render.render_upload_message(msg, ok=False),
-                    gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            log.exception("Opening the index of %s failed", new_key)
+            yield self._not_switched("Indexing failed; the server log has the details. "
+                                     "Still answering from the previous documents.")
+            return
+        self.library.free_storage(keep=new_key)
         notice = render.documents_notice(qa.index.documents, len(qa.index.chunks))
         history.append({"role": "assistant", "content": render.render_notice(notice)})
-        return (new_key, self.status(new_key), history, render.render_upload_message(notice, ok=True),
-                gr.update(visible=self.is_bundled(new_key)), render.empty_evidence(),
-                render.empty_document(), [])   # earlier turns were about other documents
+        yield (new_key, self.status(new_key), history, render.render_upload_message(notice, ok=True),
+               gr.update(visible=self.is_bundled(new_key)), render.empty_evidence(),
+               render.empty_document(), [],   # earlier turns were about other documents
+               None, gr.update(visible=False))
+
+    @staticmethod
+    def _not_switched(message: str):
+        return (gr.skip(), gr.skip(), gr.skip(), render.render_upload_message(message, ok=False),
+                gr.skip(), gr.skip(), gr.skip(), gr.skip(), None, gr.update(visible=False))
 
     def ask(self, question: str) -> dict:
         """Answer a question from the documents the server started with.
@@ -251,21 +433,29 @@ class Handlers:
 
 
 def build_app(bot: QA, *, bundled: bool = True, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+              max_storage_mb: float = DEFAULT_MAX_STORAGE_MB,
               state_dir: str | Path | None = None) -> gr.Blocks:
     """The web UI over ``bot`` (already loaded). ``bundled``: ``bot`` holds the
     bundled article (then the example questions are shown). ``state_dir``: where
-    uploads and their indexes go (default: beside the per-user index cache).
-    Serve it with ``launch``; ``app.docqa_handlers`` is the ``Handlers`` behind it."""
-    if max_upload_mb <= 0:
-        raise ValueError(f"max_upload_mb must be > 0, got {max_upload_mb}")
+    uploads and their indexes go (default: beside the per-user index cache);
+    ``max_storage_mb`` bounds them on disk. Serve it with ``launch``;
+    ``app.docqa_handlers`` is the ``Handlers`` behind it."""
+    for name, value in (("max_upload_mb", max_upload_mb), ("max_storage_mb", max_storage_mb)):
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value}")
+    indexer = Indexer(slots=INDEX_CONCURRENCY)
+    atexit.register(indexer.close)   # no worker outlives the server
     library = Library(bot, bundled=bundled,
                       state_dir=Path(state_dir) if state_dir is not None else default_state_dir(),
-                      max_file_bytes=int(max_upload_mb * MB))
+                      max_file_bytes=int(max_upload_mb * MB),
+                      max_storage_bytes=int(max_storage_mb * MB), indexer=indexer)
     h = Handlers(library, bundled=bundled)
 
-    with gr.Blocks(title="docqa", analytics_enabled=False) as app:
+    # Gradio's own copies of uploaded files are deleted after an hour (ours are kept).
+    with gr.Blocks(title="docqa", analytics_enabled=False, delete_cache=(600, 3600)) as app:
         key = gr.State(DEFAULT_KEY)   # which document set this browser session answers from
         turns = gr.State([])          # this session's recent replies, for follow-up questions
+        watch = gr.State(None)        # the indexing job this session follows, if any
         with gr.Row(elem_id="docqa-header"):
             gr.HTML('<h1 class="docqa-title">docqa</h1><p class="docqa-sub">Ask the document; '
                     "every answer is its own words, cited.</p>", padding=False)
@@ -273,7 +463,7 @@ def build_app(bot: QA, *, bundled: bool = True, max_upload_mb: float = DEFAULT_M
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=420):
                 chatbot = gr.Chatbot(
-                    label="Chat", elem_id="docqa-chat", height=520, layout="bubble",
+                    label="Chat", show_label=False, elem_id="docqa-chat", height=520, layout="bubble",
                     render_markdown=False,   # messages are HTML built by ui.render, all text escaped
                     sanitize_html=True, latex_delimiters=[], feedback_options=None,
                     buttons=["copy"], placeholder="Ask a question about the document.",
@@ -287,14 +477,17 @@ def build_app(bot: QA, *, bundled: bool = True, max_upload_mb: float = DEFAULT_M
                 with gr.Row(visible=bundled, elem_id="docqa-examples") as examples_row:
                     example_btns = [gr.Button(q, size="sm", variant="secondary") for q in EXAMPLES]
                 with gr.Accordion("Your documents", open=False, elem_id="docqa-docs"):
+                    # Every type is let through to the handler, which says why a file is refused.
                     files = gr.File(
-                        label=f"Upload .txt or .md files (up to {max_upload_mb:g} MB each)",
-                        file_count="multiple", file_types=list(UPLOAD_SUFFIXES), type="filepath",
-                        elem_id="docqa-files")
+                        label=(f"Upload {', '.join(UPLOAD_SUFFIXES)} files (up to "
+                               f"{max_upload_mb:g} MB each, {MAX_UPLOAD_FILES} at once)"),
+                        file_count="multiple", type="filepath", elem_id="docqa-files")
                     with gr.Row():
                         use_files = gr.Button("Index and use these files", variant="primary",
                                               elem_id="docqa-use-files")
                         use_bundled = gr.Button("Use the bundled article", elem_id="docqa-use-bundled")
+                        cancel_btn = gr.Button("Cancel indexing", variant="stop", visible=False,
+                                               elem_id="docqa-cancel")
                     upload_msg = gr.HTML("", elem_id="docqa-upload-msg", padding=False,
                                          min_height=40)   # room for the indexing progress
             with gr.Column(scale=4, min_width=380):
@@ -312,11 +505,15 @@ def build_app(bot: QA, *, bundled: bool = True, max_upload_mb: float = DEFAULT_M
         clear_btn.click(h.clear, None, chat_outputs, queue=False, api_visibility="private")
         chatbot.clear(h.clear, None, chat_outputs, queue=False, api_visibility="private")
 
-        switch_outputs = [key, status, chatbot, upload_msg, examples_row, evidence, document, turns]
-        indexing = dict(concurrency_id="index", concurrency_limit=INDEX_CONCURRENCY,
-                        api_visibility="private", show_progress_on=[upload_msg])
-        use_files.click(h.use_uploads, [files, key, chatbot], switch_outputs, **indexing)
-        use_bundled.click(h.use_bundled_article, [key, chatbot], switch_outputs, **indexing)
+        switch_outputs = [key, status, chatbot, upload_msg, examples_row, evidence, document, turns,
+                          watch, cancel_btn]
+        # Indexing itself runs in worker processes (``Indexer``); these handlers only
+        # follow it, so many can wait at once, and they show their own progress.
+        indexing = dict(concurrency_id="index", concurrency_limit=UPLOAD_WATCHERS,
+                        api_visibility="private", show_progress="hidden")
+        use_files.click(h.use_uploads, [files, key, chatbot, watch], switch_outputs, **indexing)
+        use_bundled.click(h.use_bundled_article, [key, chatbot, watch], switch_outputs, **indexing)
+        cancel_btn.click(h.cancel, [watch], [upload_msg], queue=False, api_visibility="private")
 
         # The programmatic endpoint: question in, reply.to_dict() out.
         gr.api(h.ask, api_name="ask", concurrency_id="ask", concurrency_limit=ASK_CONCURRENCY)
@@ -330,6 +527,14 @@ def launch(app: gr.Blocks, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     """Serve ``app`` (from ``build_app``) on ``host:port``: no share link, no
     analytics, no page asset from outside. With ``block`` False, return the
     local URL once the server is up; otherwise serve until interrupted."""
+    from starlette.middleware import Middleware
+
+    max_file = app.docqa_handlers.library.max_file_bytes
+    # Gradio's own per-file limit is looser than ours, so that a file a little
+    # over it reaches the handler, whose message names it and the limit.
+    gradio_max_file = 2 * max_file + MB
+    limits = Middleware(RequestLimits, max_bytes=MAX_REQUEST_BYTES,
+                        max_upload_bytes=MAX_UPLOAD_FILES * gradio_max_file + MB)
     theme = gr.themes.Default(
         # System fonts: the page needs no font files (a GoogleFont would be fetched from outside).
         font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"],
@@ -338,8 +543,8 @@ def launch(app: gr.Blocks, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         server_name=host, server_port=port, share=False, inbrowser=False, quiet=True,
         prevent_thread_lock=True, show_error=False, ssr_mode=False, mcp_server=False,
         enable_monitoring=False, footer_links=["api"], run_history=False, theme=theme, css=CSS,
-        # Gradio refuses a bigger file while it is uploaded, before any handler sees it.
-        max_file_size=app.docqa_handlers.library.max_file_bytes)
+        # Gradio refuses a much bigger file while it is uploaded, before any handler sees it.
+        max_file_size=gradio_max_file, app_kwargs={"middleware": [limits]})
     url = app.local_url
     if block:
         app.block_thread()
@@ -414,4 +619,5 @@ mark.docqa-closest-passage { background: #dbeafe; color: #111; }
   border-radius: 8px; padding: 0.5rem 0.7rem; }
 .docqa-upload-ok { color: var(--body-text-color); }
 .docqa-upload-bad { color: var(--error-text-color, #b91c1c); font-weight: 600; }
+.docqa-upload-progress { color: var(--body-text-color-subdued); font-variant-numeric: tabular-nums; }
 """

@@ -12,6 +12,7 @@ it as text. The chat renders messages as HTML, not Markdown (``ui.app``), so
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 
 from qa.types import ABSTENTION, Answer, Reply, confidence_label, paragraph_number
@@ -25,6 +26,9 @@ QUESTION_BUBBLE_CHARS = 400
 # The id of the cited span in the document viewer; ui.app scrolls it into view.
 CITED_ID = "docqa-cited"
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
 
 def escape(text: str) -> str:
     """``text`` as HTML text: ``&``, ``<``, ``>`` and both quotes become entities.
@@ -32,7 +36,8 @@ def escape(text: str) -> str:
     >>> escape('<img src=x onerror="alert(1)">')
     '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'
     """
-    return html.escape(text, quote=True)
+    # A lone surrogate cannot be sent to the browser (it is not valid UTF-8): show U+FFFD.
+    return html.escape(_SURROGATE.sub("\ufffd", text), quote=True)
 
 
 def mark_spans(text: str, spans: Sequence[tuple[int, int, str]], *, offset: int = 0,
@@ -98,12 +103,16 @@ def confidence_text(confidence: float) -> str:
 
 
 def render_question(question: str) -> str:
-    """The user's chat bubble: the question as typed, escaped, shortened when huge."""
+    """The user's chat bubble: the question as typed, escaped, shortened when
+    huge; control characters are shown as spaces (never as empty boxes)."""
+    question = _CONTROL.sub(" ", question)
+    if not question.strip():
+        return '<span class="docqa-muted">(empty question)</span>'
     if len(question) > QUESTION_BUBBLE_CHARS:
         shown = question[:QUESTION_BUBBLE_CHARS].rstrip()
         return (f'{escape(shown)}… <span class="docqa-muted">'
                 f"({len(question):,} characters in all)</span>")
-    return escape(question) if question.strip() else '<span class="docqa-muted">(empty question)</span>'
+    return escape(question)
 
 
 def render_reply(reply: Reply, documents: Mapping) -> str:
@@ -275,3 +284,33 @@ def render_upload_message(message: str, *, ok: bool) -> str:
     """The line under the upload box after indexing (or refusing) files."""
     css = "docqa-upload-ok" if ok else "docqa-upload-bad"
     return f'<div class="{css}">{escape(message)}</div>'
+
+
+def render_indexing(status, names: str) -> str:
+    """The line under the upload box while files wait or are indexed
+    (``status``: a ``ui.jobs.JobStatus``): the place in the queue, or the stage,
+    how far it is and about how long it has left."""
+    if status.state == "queued":
+        ahead = plural(status.ahead, "upload")
+        text = (f"Waiting to index {names}: {ahead} {'is' if status.ahead == 1 else 'are'} being "
+                f"indexed before yours (place {status.ahead + 1} in the queue).")
+    else:
+        stage = status.stage or "Starting"
+        text = f"Indexing {names}: {stage}"
+        if status.total:
+            done = min(status.done or 0, status.total)
+            text += f" {done:,} of {status.total:,} ({100 * done / status.total:.0f}%)"
+        if status.eta_s is not None and status.total:
+            text += f", about {duration(status.eta_s)} left for this step"
+        text += f" ({duration(status.elapsed_s)} so far)."
+    return f'<div class="docqa-upload-progress">{escape(text)}</div>'
+
+
+def duration(seconds: float) -> str:
+    """``"8 s"``, ``"2 min 5 s"``, ``"1 h 3 min"``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"

@@ -214,3 +214,24 @@ def test_docstring_examples():
     import doctest
 
     assert doctest.testmod(render).failed == 0
+
+
+def test_a_question_of_control_characters_shows_no_boxes():
+    """Issue 11: a question of control characters showed as □□□."""
+    assert render.render_question("\x01\x02\x7f") == '<span class="docqa-muted">(empty question)</span>'
+    assert render.render_question("Who\x07 is it?") == "Who  is it?"
+    assert render.render_question("a\ud800b") == "a\ufffdb"   # a lone surrogate cannot reach the browser
+
+
+def test_indexing_progress_says_the_place_the_stage_and_the_time_left():
+    from ui.jobs import JobStatus
+    from ui.render import render_indexing
+
+    assert "place 3 in the queue" in render_indexing(JobStatus("queued", ahead=2), "a.txt")
+    line = render_indexing(JobStatus("running", stage="Embedding chunks", done=256, total=900,
+                                     eta_s=75, elapsed_s=12), "a.txt")
+    assert "Indexing a.txt: Embedding chunks 256 of 900 (28%), about 1 min 15 s left for this step " \
+           "(12 s so far)." in line
+    assert "Loading the language model (2 s so far)." in render_indexing(
+        JobStatus("running", stage="Loading the language model", elapsed_s=2), "<b>")
+    assert "&lt;b&gt;" in render_indexing(JobStatus("running"), "<b>")

@@ -59,3 +59,29 @@ def test_only_ask_is_public(client):
     api = client.view_api(print_info=False, return_format="dict")
     assert list(api["named_endpoints"]) == ["/ask"]
     assert not api["unnamed_endpoints"]
+
+
+def test_a_huge_request_is_refused_before_any_work(bundled_url, client):
+    """Issue 11: each 50 MB question was read into memory, and the memory was kept."""
+    import httpx
+
+    body = b'{"data": ["' + b"x" * 2_000_000 + b'"]}'
+    r = httpx.post(f"{bundled_url.rstrip('/')}/gradio_api/call/ask", content=body,
+                   headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 413
+    assert r.json()["detail"] == f"request body is {len(body):,} bytes; the limit is 1,000,000 bytes"
+    assert client.predict(AIIB_QUESTION, api_name="/ask")["answer"]["text"] == AIIB_ANSWER
+
+
+def test_a_file_a_little_over_the_limit_reaches_docqa_which_says_why(serve, ui_bot):
+    """Issue 11: Gradio refused a file under the stated limit (9.5 of 10 MB), and a refused
+    file left the page saying "choose one or more .txt or .md files first"."""
+    import httpx
+
+    url = serve(ui_bot, bundled=True, max_upload_mb=0.01).rstrip("/")
+    for size in (10_000, 10_500):   # at the limit, and over it: both reach the handler
+        r = httpx.post(f"{url}/gradio_api/upload", files={"files": ("a.txt", b"a" * size)}, timeout=30)
+        assert r.status_code == 200, (size, r.text)
+    huge = httpx.post(f"{url}/gradio_api/upload", files={"files": ("b.txt", b"b" * 2_000_000)},
+                      timeout=30)
+    assert huge.status_code == 413
