@@ -4,8 +4,9 @@ A script that prints figures, not a test: nothing is asserted.
     python -m eval.stress [--quick] [--skip-upload] [--upload-delay S] [--json FILE]
                           [--port N] [--host 127.0.0.1]
 
-It starts ``python -m ui --port PORT --state-dir TMP -q`` (a fresh temporary
-state folder, deleted at the end; the server is always stopped), waits for its
+It starts ``python -m ui --port PORT --state-dir TMP/state -q`` (a fresh
+temporary folder, which also holds Gradio's copies of uploads and is deleted at
+the end; the server is always stopped), waits for its
 "docqa is ready at" line, asks one warm-up question, then runs, in this order:
 
 1. ``baseline``: one client asks each of the first 25 dev questions once
@@ -191,14 +192,16 @@ def ui_has_state_dir() -> bool:
     return "--state-dir" in out.stdout
 
 
-def start_server(host: str, port: int, state_dir: Path | None,
+def start_server(host: str, port: int, state_dir: Path | None, gradio_tmp: Path,
                  timeout: float = READY_TIMEOUT_S) -> Server:
-    """Spawn ``python -m ui`` and wait for its ready line. Raises ``ServerError``
-    (after stopping it) when it exits or stays silent past ``timeout``."""
+    """Spawn ``python -m ui`` and wait for its ready line; Gradio keeps its copies
+    of uploads in ``gradio_tmp``. Raises ``ServerError`` (after stopping it) when
+    it exits or stays silent past ``timeout``."""
     cmd = [sys.executable, "-m", "ui", "--host", host, "--port", str(port), "-q"]
     if state_dir is not None:
         cmd += ["--state-dir", str(state_dir)]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False",
+               GRADIO_TEMP_DIR=str(gradio_tmp))
     t0 = time.perf_counter()
     # Its own session: a Ctrl+C here does not reach it; stop_server ends it.
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
@@ -483,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
                         "scenario_cap_s": SCENARIO_CAP_S, "question_timeout_s": QUESTION_TIMEOUT_S},
            "server": None, "memory": None, "scenarios": {}, "notes": []}
     skip_upload = args.skip_upload
-    state_dir = Path(tempfile.mkdtemp(prefix="docqa-stress-"))
+    scratch = Path(tempfile.mkdtemp(prefix="docqa-stress-"))   # the server's state and uploads
+    state_dir = scratch / "state"
     server = None
     code = 0
     try:
@@ -494,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "(it would write into the per-user cache)")
         port = args.port if args.port is not None else free_port()
         stage(f"starting python -m ui on {args.host}:{port}")
-        server = start_server(args.host, port, state_dir if has_state_dir else None)
+        server = start_server(args.host, port, state_dir if has_state_dir else None,
+                              scratch / "gradio")
         out["server"] = {"url": server.url, "ready_s": round(server.ready_s, 1), "pid": server.proc.pid}
         stage(f"ready at {server.url} after {server.ready_s:.1f} s")
         asyncio.run(run_scenarios(server, plans, questions, out, skip_upload, args.upload_delay))
@@ -512,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             stage("stopping the server")
             stop_server(server)
-        shutil.rmtree(state_dir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     if out["complete"]:
         print_summary(out)
     for note in out["notes"]:
