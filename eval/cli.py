@@ -1,7 +1,10 @@
 """``python -m eval``: run a question set, write metrics, predictions and a report.
 
     python -m eval QUESTIONS [--docs PATH ...] [--out DIR] [--top-k K] [--threshold T]
-                             [--index-dir DIR] [--calibrate] [-q]
+                             [--index-dir DIR] [--max-file-mb MB] [--calibrate] [-q]
+
+Exit codes as ``python -m qa``'s (``qa.cli``): 0, 2 bad input, 130, 141 the
+reader of the output went away.
 """
 
 from __future__ import annotations
@@ -9,14 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 
-from qa.cli import EXIT_USAGE, positive_int, setup_logging, unit_interval
-from qa.config import DEFAULT_TOP_K
+from index.errors import WriteError
+from index.files import remove_tree, write_error
+from qa.cli import (EXIT_USAGE, emit, error_line, max_file_bytes, positive_int, positive_number,
+                    setup_logging, stdout_closed, unit_interval)
+from qa.config import DEFAULT_MAX_FILE_MB, DEFAULT_TOP_K
 
 OUTPUTS = ("metrics.json", "predictions.jsonl", "report.html")
 
@@ -37,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="abstention threshold (default: the calibrated one, else the reader model's)")
     p.add_argument("--index-dir", metavar="DIR",
                    help="where the index lives (default: $QA_INDEX_DIR, else a per-user cache)")
+    p.add_argument("--max-file-mb", type=positive_number, default=None, metavar="MB",
+                   help=f"refuse documents larger than MB megabytes (default: $QA_MAX_FILE_MB, "
+                        f"else {DEFAULT_MAX_FILE_MB})")
     p.add_argument("--calibrate", action="store_true",
                    help="store the best threshold found with the index, for QA.load() to use")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
@@ -44,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except BrokenPipeError:   # `python -m eval ... | head -1`: see qa.cli
+        return stdout_closed()
+
+
+def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
     from eval.data import load_questions
@@ -57,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         if qset.format == "squad" and args.docs:
             raise ValueError(f"--docs does not go with a SQuAD file: {args.questions} "
                              "brings its own articles as documents")
-        check_output_folder(out)
+        check_output_folder(out, probe=True)
+        limit = max_file_bytes(args.max_file_mb)
         docs = [qset.write_documents(documents_root())] if qset.format == "squad" else args.docs
         bot = QA.load(docs, index_dir=args.index_dir, threshold=args.threshold,
-                      progress=not args.quiet)
+                      progress=not args.quiet, max_file_bytes=limit)
         result = evaluate(bot, qset, top_k=args.top_k, progress=not args.quiet)
         result.metrics["questions_file"] = {"path": str(qset.path), "format": qset.format,
                                             "sha256": qset.sha256}
@@ -78,14 +95,14 @@ def main(argv: list[str] | None = None) -> int:
                 "questions_file": m["questions_file"], "top_k": args.top_k,
                 "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted: nothing was written", file=sys.stderr)
         return 130
-    print(summary(result.metrics, out))
+    emit(summary(result.metrics, out))
     if args.calibrate:
-        print(f"Stored threshold {result.metrics['best_threshold']:.3f} with the index at "
+        emit(f"Stored threshold {result.metrics['best_threshold']:.3f} with the index at "
               f"{bot.index.folder}; QA.load() on these documents uses it from now on.")
     return 0
 
@@ -115,10 +132,23 @@ def summary(m: dict, out: Path) -> str:
     ])
 
 
-def check_output_folder(out: Path) -> None:
-    """Refuse an output path that is a file, or a folder holding other files."""
+def check_output_folder(out: Path, *, probe: bool = False) -> None:
+    """Refuse an output path that is a file, or a folder holding other files,
+    or (``WriteError``) a path under a file. With ``probe``, also make and
+    delete an empty folder where the report will be written, so that before
+    a long run an unwritable place (a read-only disk, ``/proc``) is a
+    ``WriteError`` too; nothing is left behind."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file, not a folder")
+    above = next((p for p in out.absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise WriteError(f"cannot write the evaluation report at {str(out)!r}: "
+                         f"{str(above)!r} is a file, not a folder")
+    if probe and above is not None:
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=above))
+        except OSError as exc:
+            raise write_error("the evaluation report", out, exc) from None
     if out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS)
         if foreign:
@@ -128,26 +158,32 @@ def check_output_folder(out: Path) -> None:
 
 def write_outputs(out: Path, files: dict[str, str]) -> None:
     """Write ``files`` into ``out`` atomically: a temp folder beside it, then renamed,
-    so a crash leaves the previous results or none, never half of them."""
+    so a crash leaves the previous results or none, never half of them. A
+    failure to write raises ``WriteError`` naming ``out`` and the reason, and
+    leaves no temporary folder."""
     check_output_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    old = None
+    old = tmp = None
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         for name, text in files.items():
-            (tmp / name).write_text(text, encoding="utf-8")
+            (tmp / name).write_text(text, encoding="utf-8", errors="backslashreplace")
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.rename(out, old)
         os.rename(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         if old is not None and not out.exists():
-            os.rename(old, out)
+            with suppress(OSError):   # put the previous results back
+                os.rename(old, out)
             old = None
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            remove_tree(tmp)
+        if isinstance(exc, OSError):
+            raise write_error("the evaluation report", out, exc) from None
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        remove_tree(old)
 
 
 def documents_root() -> Path:

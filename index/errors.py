@@ -15,3 +15,8 @@ class IndexCorruptError(RuntimeError):
 
 class IndexMismatchError(RuntimeError):
     """The index was built with another model, dimension or format."""
+
+
+class WriteError(RuntimeError):
+    """A file or folder cannot be written (permissions, a path under a file, a
+    read-only or full disk). The message names the path and the OS's reason."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 from pathlib import Path
 
 from index.errors import IngestError
@@ -22,8 +24,14 @@ def load_documents(paths: list[str | Path], *, max_bytes: int | None = None) -> 
     (POSIX separators), or its file name when given directly. Documents come
     back sorted by ``doc_id``. Raises ``IngestError`` naming the first file
     that cannot be used: a missing path, a binary or non-UTF-8 file, an
-    empty file, an unsupported suffix, two files with the same ``doc_id``, or
-    (when ``max_bytes`` is given) a file larger than ``max_bytes``.
+    empty file, an unsupported suffix, two files with the same ``doc_id``, a
+    path that is not valid UTF-8, something that is not a regular file (a
+    FIFO, a device, a socket, also behind a symbolic link), or (when
+    ``max_bytes`` is given) a file larger than ``max_bytes``.
+
+    Folders are walked for regular files only: FIFOs, devices and sockets in
+    them are skipped, like hidden files and other suffixes, so a stray pipe
+    or a link to ``/dev/zero`` never blocks or floods a build.
 
     >>> [d.doc_id for d in load_documents(["data/"])]
     ['china-kazakhstan.txt']
@@ -32,15 +40,20 @@ def load_documents(paths: list[str | Path], *, max_bytes: int | None = None) -> 
         raise IngestError("no documents given")
     found: dict[str, Document] = {}
     for raw in paths:
+        if "\0" in str(raw):
+            raise IngestError(f"a path cannot hold a NUL character: {str(raw)!r}")
         path = Path(raw).expanduser()
         if not path.exists():
             raise IngestError(f"no such file or folder: {str(raw)!r}")
         if path.is_dir():
-            files = sorted(
-                p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in SUFFIXES
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            try:
+                files = sorted(
+                    p for p in path.rglob("*")
+                    if p.suffix.lower() in SUFFIXES and p.is_file()  # regular files only
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            except OSError as exc:
+                raise IngestError(f"cannot read folder {str(raw)!r}: {exc.strerror or exc}") from None
             if not files:
                 raise IngestError(f"no .txt or .md files in folder {str(raw)!r}")
             pairs = [(p.relative_to(path).as_posix(), p) for p in files]
@@ -61,15 +74,30 @@ def load_documents(paths: list[str | Path], *, max_bytes: int | None = None) -> 
 
 
 def read_document(path: Path, doc_id: str, *, max_bytes: int | None = None) -> Document:
-    """Read one file as a ``Document``; ``IngestError`` names the file when it cannot."""
+    """Read one file as a ``Document``; ``IngestError`` names the file when it cannot.
+
+    Only a regular file is opened (checked before opening, so a FIFO never
+    blocks, and again on the open file), and at most ``max_bytes + 1`` bytes
+    of it are read."""
     try:
-        size = path.stat().st_size
-        if max_bytes is not None and size > max_bytes:
-            raise IngestError(
-                f"{str(path)!r} is {_megabytes(size)}; the limit is {_megabytes(max_bytes)} per file")
-        data = path.read_bytes()
+        resolved = str(path.resolve())
+        resolved.encode("utf-8")   # the index stores it as text
+    except UnicodeEncodeError:
+        raise IngestError(f"the path {str(path)!r} is not valid UTF-8: rename it") from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop (Python < 3.13)
+        raise IngestError(f"cannot read {str(path)!r}: {exc}") from None
+    try:
+        st = os.stat(path)
+        _check_regular(path, st)
+        _check_size(path, st.st_size, max_bytes)
+        # O_NONBLOCK: should the path have become a FIFO since, open returns at once.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as f:
+            _check_regular(path, os.fstat(f.fileno()))
+            data = _read_at_most(f, max_bytes + 1 if max_bytes is not None else None)
     except OSError as exc:
         raise IngestError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    _check_size(path, len(data), max_bytes)  # it grew since stat
     if b"\x00" in data:  # UTF-8 text never holds a NUL byte; binary files nearly always do
         raise IngestError(f"{str(path)!r} is a binary file, not text")
     try:
@@ -85,14 +113,44 @@ def read_document(path: Path, doc_id: str, *, max_bytes: int | None = None) -> D
         doc_id=doc_id,
         title=title_of(text, fallback=path.name),
         text=text,
-        path=str(path.resolve()),
+        path=resolved,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         size=len(data),
     )
 
 
-def _megabytes(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB"
+def _read_at_most(f, limit: int | None) -> bytes:
+    """Up to ``limit`` bytes of ``f`` (all when None), a megabyte at a time: a
+    huge limit is never allocated up front."""
+    blocks, total = [], 0
+    while limit is None or total < limit:
+        block = f.read(1 << 20 if limit is None else min(1 << 20, limit - total))
+        if not block:
+            break
+        blocks.append(block)
+        total += len(block)
+    return b"".join(blocks)
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def _check_regular(path: Path, st: os.stat_result) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), "a special file")
+        raise IngestError(f"{str(path)!r} is not a regular file ({kind})")
+
+
+def _check_size(path: Path, size: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise IngestError(
+            f"{str(path)!r} is {_size(size)}; the limit is {_size(max_bytes)} per file "
+            f"(raise it with --max-file-mb MB, or max_file_bytes= in Python)")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
 
 def title_of(text: str, fallback: str) -> str:

@@ -56,7 +56,8 @@ from pathlib import Path
 import numpy as np
 
 from index.embed import BATCH_SIZE, model_path
-from index.files import check_replaceable, remove_dead_temps, swap_in, temp_folder_for
+from index.files import (check_replaceable, remove_dead_temps, remove_tree, swap_in,
+                         temp_folder_for, write_error)
 
 log = logging.getLogger(__name__)
 
@@ -141,24 +142,29 @@ def export_onnx(model_name: str, folder: Path) -> Path:
     texts, and renamed into place at the end: a crash leaves either the old
     export or none, never half of one. An existing export in ``folder`` is
     replaced; a folder holding other files is refused (``ValueError``), as is a
-    model that is not a plain mean-pooled transformer.
+    model that is not a plain mean-pooled transformer. A failure to write
+    raises ``WriteError`` naming ``folder`` and the reason; the temporary
+    folder is deleted whatever fails.
     """
     folder = Path(folder)
     check_replaceable(folder, OWN_FILES, "ONNX export")
     weights = model_path(model_name)
     fingerprint = weights_fingerprint(model_name)
     model = _load_sentence_transformer(weights)
-    remove_dead_temps(folder)
-    tmp = temp_folder_for(folder)
     try:
-        _export_graph(model, tmp / MODEL_FILE)
-        _write_tokenizer(model, weights, tmp / TOKENIZER_FILE)
-        _write_meta(tmp, model_name, model, fingerprint)
-        _check_export(tmp, model)
-        swap_in(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        remove_dead_temps(folder)
+        tmp = temp_folder_for(folder)
+        try:
+            _export_graph(model, tmp / MODEL_FILE)
+            _write_tokenizer(model, weights, tmp / TOKENIZER_FILE)
+            _write_meta(tmp, model_name, model, fingerprint)
+            _check_export(tmp, model)
+            swap_in(tmp, folder)
+        except BaseException:
+            remove_tree(tmp)
+            raise
+    except OSError as exc:
+        raise write_error("the ONNX export", folder, exc) from None
     return folder
 
 

@@ -24,9 +24,9 @@ import json
 import logging
 import os
 import re
-import shutil
 import time
 from bisect import bisect_left, bisect_right
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -35,9 +35,9 @@ import numpy as np
 from index.analysis import ANALYSIS_VERSION, SentenceAnalysis
 from index.chunk import chunk_document
 from index.config import FORMAT_VERSION, IndexConfig
-from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from index.files import (check_replaceable, folder_lock, remove_dead_temps, swap_in, temp_folder_for,
-                         write_json_atomic)
+from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, WriteError
+from index.files import (check_replaceable, folder_lock, make_folder, remove_dead_temps, remove_tree,
+                         swap_in, temp_folder_for, write_error, write_json_atomic)
 from index.lexical import LexicalIndex, document_frequencies
 from index.sentences import split_sentences
 from index.types import Chunk, Document, Hit, Sentence
@@ -144,10 +144,16 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
     indexed. The finished index is assembled in a temporary folder and renamed
     into place at the end: a crash leaves either the old index or none, never
     half of one.
+
+    A failure to write (a read-only or full disk, a path under a file) raises
+    ``WriteError`` naming ``folder`` and the reason, after deleting the work
+    and temporary folders: nothing is left beside ``folder``, and on a full
+    disk the space is given back. Only an interruption keeps the work folder.
     """
     if not documents:
         raise ValueError("cannot build an index of no documents")
     folder = Path(folder)
+    check_writable_path(folder)
     check_replaceable(folder, OWN_FILES, "docqa index", IndexCorruptError)
     reusable = _reusable_vectors(previous, documents, embedder.name)
 
@@ -158,15 +164,17 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
         sentences += [Sentence(doc.doc_id, len(sentences) + i, s, e, doc.text[s:e])
                       for i, (s, e) in enumerate(split_sentences(doc.text))]
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
     work = folder.parent / f".{folder.name}.build-{_build_key(documents, config, embedder.name)}"
-    _remove_leftovers(folder, keep=work)
-    work.mkdir(exist_ok=True)
+    with _writing(folder):
+        make_folder(folder.parent)
+        _remove_leftovers(folder, keep=work)
+        work.mkdir(exist_ok=True)
     try:
-        chunk_vectors = _embed_resumable(work, "chunk", chunks, reusable, embedder, progress,
-                                         "Embedding chunks")
-        sentence_vectors = _embed_resumable(work, "sentence", sentences, reusable, embedder,
-                                            progress, "Embedding sentences")
+        with _writing(folder, work):
+            chunk_vectors = _embed_resumable(work, "chunk", chunks, reusable, embedder, progress,
+                                             "Embedding chunks")
+            sentence_vectors = _embed_resumable(work, "sentence", sentences, reusable, embedder,
+                                                progress, "Embedding sentences")
     except KeyboardInterrupt:
         log.warning("Indexing interrupted; the finished batches are kept in %s, and the next "
                     "run on the same documents resumes from there.", work)
@@ -193,31 +201,71 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
-    import faiss
-
-    tmp = temp_folder_for(folder)
-    try:
-        faiss.write_index(faiss_index, str(tmp / "index.faiss"))
-        _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
-        _write_jsonl(tmp / "sentences.jsonl", (asdict(s) for s in sentences))
-        _write_jsonl(tmp / "documents.jsonl", (asdict(d) for d in documents))
-        sentence_vectors.flush()
-        del sentence_vectors
-        os.replace(work / "sentence_vectors.npy", tmp / "sentence_vectors.npy")
-        (tmp / "sentence_df.json").write_text(json.dumps(sentence_df), encoding="utf-8")
-        (tmp / "lexical").mkdir()
-        lexical.save(tmp / "lexical")
-        analysis.save(tmp / "analysis")
-        # The manifest goes last: a folder without one is never loaded.
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        swap_in(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(work, ignore_errors=True)
+    with _writing(folder, work):
+        tmp = temp_folder_for(folder)
+        try:
+            _write_faiss(faiss_index, tmp / "index.faiss")
+            _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
+            _write_jsonl(tmp / "sentences.jsonl", (asdict(s) for s in sentences))
+            _write_jsonl(tmp / "documents.jsonl", (asdict(d) for d in documents))
+            sentence_vectors.flush()
+            del sentence_vectors
+            os.replace(work / "sentence_vectors.npy", tmp / "sentence_vectors.npy")
+            (tmp / "sentence_df.json").write_text(json.dumps(sentence_df), encoding="utf-8")
+            (tmp / "lexical").mkdir()
+            lexical.save(tmp / "lexical")
+            analysis.save(tmp / "analysis")
+            # The manifest goes last: a folder without one is never loaded.
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            swap_in(tmp, folder)
+        except BaseException:
+            remove_tree(tmp)
+            raise
+    remove_tree(work)
     return Index(folder, manifest, documents, chunks, sentences,
                  _load_vectors(folder / "sentence_vectors.npy"), faiss_index, lexical, sentence_df,
                  SentenceAnalysis.load(folder / "analysis"))
+
+
+def check_writable_path(folder: Path) -> None:
+    """Raise ``WriteError`` when ``folder``'s path cannot name an index: a path
+    under a file, or one that is not valid UTF-8 (FAISS opens no other)."""
+    try:
+        str(folder).encode("utf-8")
+    except UnicodeEncodeError:
+        raise WriteError(f"cannot write the index at {str(folder)!r}: the path is not valid "
+                         "UTF-8 (FAISS cannot open it); choose another folder") from None
+    above = next((p for p in Path(folder).absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise WriteError(f"cannot write the index at {str(folder)!r}: {str(above)!r} is a "
+                         "file, not a folder")
+
+
+@contextmanager
+def _writing(folder: Path, *work: Path):
+    """Turn a failure to write into one ``WriteError`` naming the index
+    ``folder``, after deleting the folders in ``work``."""
+    try:
+        yield
+    except (OSError, WriteError) as exc:
+        for path in work:
+            remove_tree(path)
+        if isinstance(exc, WriteError):  # from write_json_atomic: name the index instead
+            reason = getattr(exc, "reason", None) or str(exc)
+            raise WriteError(f"cannot write the index at {str(folder)!r}: {reason}") from None
+        raise write_error("the index", folder, exc) from None
+
+
+def _write_faiss(faiss_index, path: Path) -> None:
+    """``faiss.write_index``, with its failure (a ``RuntimeError`` holding a C++
+    trace) turned into an ``OSError`` that keeps only the reason."""
+    import faiss
+
+    try:
+        faiss.write_index(faiss_index, str(path))
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[-1].rsplit("failed: ", 1)[-1]
+        raise OSError(f"{path.name}: {reason}") from None
 
 
 def _build_key(documents: list[Document], config: IndexConfig, model_name: str) -> str:
@@ -322,7 +370,7 @@ def _remove_leftovers(folder: Path, keep: Path | None = None) -> None:
     pattern = rf"\.{re.escape(folder.name)}\.build-[0-9a-f]{{16}}"
     for path in folder.parent.glob(f".{folder.name}.build-*"):
         if path.is_dir() and path != keep and re.fullmatch(pattern, path.name):
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)
 
 
 def _reusable_vectors(previous: Index | None, documents: list[Document],
@@ -505,6 +553,7 @@ def open_index(documents: list[Document], folder: Path, *, config: IndexConfig,
     the CLI) never embed the same documents twice: the second waits, then
     finds the first one's index up to date."""
     folder = Path(folder)
+    check_writable_path(folder)
     try:  # the common case, no lock needed: an index that fits
         index = load_index(folder)
         if stale_reason(index.manifest, documents, config, embedder.name) is None:
@@ -559,13 +608,15 @@ def read_calibration(folder: Path) -> dict | None:
 
 
 def write_calibration(folder: Path, data: dict) -> None:
-    """Write ``data`` as the index's calibration, atomically (temp file, then rename)."""
+    """Write ``data`` as the index's calibration, atomically (temp file, then
+    rename). Raises ``WriteError`` naming the file when it cannot be written."""
     write_json_atomic(Path(folder) / CALIBRATION, data)
 
 
 def default_index_dir(cache_root: Path, paths: list[str | Path]) -> Path:
     """A folder under ``cache_root`` named after the sources, one per set of paths."""
     resolved = sorted(str(Path(p).expanduser().resolve()) for p in paths)
-    key = hashlib.sha256("\n".join(resolved).encode()).hexdigest()[:12]
+    # surrogatepass: a path may hold undecodable bytes, as surrogates
+    key = hashlib.sha256("\n".join(resolved).encode("utf-8", "surrogatepass")).hexdigest()[:12]
     stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in Path(resolved[0]).stem)[:40]
     return Path(cache_root) / f"{stem}-{key}"

@@ -8,12 +8,13 @@ Importing ``qa`` is cheap: torch and sentence-transformers load on first use.
 """
 
 from index.config import IndexConfig
-from index.errors import IndexCorruptError, IndexMismatchError, IngestError
+from index.errors import IndexCorruptError, IndexMismatchError, IngestError, WriteError
 from qa.api import QA, QuestionError
 from qa.types import ABSTENTION, Answer, Reply
 
 # The errors an edge (CLI, UI, eval) turns into a one-line message.
-USER_ERRORS = (QuestionError, IngestError, IndexCorruptError, IndexMismatchError, ValueError)
+USER_ERRORS = (QuestionError, IngestError, IndexCorruptError, IndexMismatchError, WriteError,
+               ValueError)
 
 __all__ = ["QA", "IndexConfig", "QuestionError", "IngestError", "IndexCorruptError", "IndexMismatchError",
-           "USER_ERRORS", "Answer", "Reply", "ABSTENTION"]
+           "WriteError", "USER_ERRORS", "Answer", "Reply", "ABSTENTION"]

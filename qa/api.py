@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import numbers
+import operator
 import os
 import re
 import time
@@ -11,10 +13,11 @@ from pathlib import Path
 
 from index.config import IndexConfig
 from index.embed import Embedder
+from index.errors import WriteError
 from index.ingest import load_documents
 from index.store import Index, default_index_dir, open_index, read_calibration, write_calibration
 from index.types import Hit
-from qa.config import DEFAULT_TOP_K, MAX_QUESTION_CHARS
+from qa.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_TOP_K, MAX_QUESTION_CHARS
 from qa.followup import Turn, resolve
 from qa.question import NAME_KINDS, analyze_question
 from qa.read import model_threshold, read_answers
@@ -25,17 +28,33 @@ log = logging.getLogger(__name__)
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "china-kazakhstan.txt"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# A Python string can hold surrogate code points that no UTF-8 text can: from
+# ``"\ud800"`` in code, or an undecodable byte of a command-line argument
+# (``surrogateescape`` turns b"\xff" into "\udcff").
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class QuestionError(ValueError):
-    """The question cannot be asked (empty, too long); the message says why."""
+    """The question cannot be asked (empty, too long, invalid Unicode); the message says why."""
 
 
 def clean_question(question: str) -> str:
     """``question`` with control characters and runs of white space folded to
-    single spaces. Raises ``QuestionError`` when it is empty or too long."""
+    single spaces. Raises ``QuestionError`` when it is not a string, holds
+    invalid Unicode (a lone surrogate: the message gives its position, never
+    the character itself, which cannot be printed or sent as JSON), or is
+    empty or too long.
+
+    >>> clean_question("a\ud800")
+    Traceback (most recent call last):
+    qa.api.QuestionError: question holds invalid Unicode (a lone surrogate, U+D800, at character 2)
+    """
     if not isinstance(question, str):
         raise QuestionError(f"question must be a string, got {type(question).__name__}")
+    bad = _SURROGATE.search(question)
+    if bad:
+        raise QuestionError(f"question holds invalid Unicode (a lone surrogate, "
+                            f"U+{ord(bad.group()):04X}, at character {bad.start() + 1})")
     text = " ".join(_CONTROL.sub(" ", question).split())
     if not text:
         raise QuestionError("question is empty")
@@ -43,6 +62,71 @@ def clean_question(question: str) -> str:
         raise QuestionError(
             f"question is too long ({len(text):,} characters; the limit is {MAX_QUESTION_CHARS:,})")
     return text
+
+
+def check_top_k(top_k) -> int:
+    """``top_k`` as an ``int`` >= 1. Any integer type is accepted (numpy's too,
+    through ``operator.index``); a bool, a float (2.5, nan, inf), a string or
+    None raise ``ValueError`` naming the value."""
+    if not isinstance(top_k, bool):
+        try:
+            k = operator.index(top_k)
+        except TypeError:
+            k = 0
+        if k >= 1:
+            return k
+    raise ValueError(f"top_k must be a whole number >= 1, got {show_value(top_k)}")
+
+
+def check_threshold(threshold) -> float:
+    """``threshold`` as a ``float`` in [0, 1]; ``ValueError`` naming it otherwise
+    (a bool, NaN, a string, ...)."""
+    if isinstance(threshold, numbers.Real) and not isinstance(threshold, bool):
+        t = float(threshold)
+        if 0.0 <= t <= 1.0:   # False for NaN
+            return t
+    raise ValueError(f"threshold must be a number in [0, 1], got {show_value(threshold)}")
+
+
+def check_paths(paths) -> list:
+    """``QA.load``'s ``paths`` as a non-empty list: one ``str``/``PathLike`` is one
+    path, a list or tuple of them is several; None is the bundled article.
+    Anything else, an empty list or an empty path raises ``ValueError``."""
+    if paths is None:
+        return [BUNDLED]
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else paths
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"paths must be a file or folder path or a list of them, "
+                         f"got {type(paths).__name__}")
+    if not items:
+        raise ValueError("paths is empty: give at least one file or folder, "
+                         "or None for the bundled article")
+    for p in items:
+        if not isinstance(p, (str, os.PathLike)):
+            raise ValueError(f"paths must hold file or folder paths (str or Path), "
+                             f"got {show_value(p)}")
+        if not str(p):
+            raise ValueError("paths holds an empty path ''")
+    return list(items)
+
+
+def check_max_file_bytes(max_file_bytes) -> int | None:
+    """``max_file_bytes`` as an ``int`` >= 1, or None (no limit)."""
+    if max_file_bytes is None:
+        return None
+    try:
+        return check_top_k(max_file_bytes)
+    except ValueError:
+        raise ValueError(f"max_file_bytes must be a whole number >= 1 or None, "
+                         f"got {show_value(max_file_bytes)}") from None
+
+
+def show_value(value) -> str:
+    """``value`` for an error message: its repr (at most 60 characters, on one
+    line) and its type, e.g. ``'5' (str)``."""
+    text = " ".join(repr(value).split())
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
 
 
 def cache_root() -> Path:
@@ -65,8 +149,7 @@ class QA:
         source = "argument"
         if threshold is None:   # the one chosen on held-out folds when the reader was fitted
             threshold, source = default_threshold(), "model"
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        threshold = check_threshold(threshold)
         # Questions are encoded by ``encoder``: the ONNX export of the same model
         # when there is one (no torch import, so a cold start answers in about a
         # second), else the sentence-transformers embedder itself.
@@ -85,18 +168,22 @@ class QA:
         self.reader_model = None  # qa.read.ReaderModel; None: the one shipped in qa/
 
     @classmethod
-    def load(cls, paths: list[str | Path] | None = None, *, index_dir: str | Path | None = None,
+    def load(cls, paths: str | Path | list[str | Path] | None = None, *,
+             index_dir: str | Path | None = None,
              config: IndexConfig | None = None, threads: int | None = None,
              threshold: float | None = None, progress: bool = True,
-             max_file_bytes: int | None = None, embedder: Embedder | None = None,
+             max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES, embedder: Embedder | None = None,
              encoder=None) -> "QA":
         """Open (building or refreshing when needed) the index of ``paths``.
 
-        ``paths``: files or folders of ``.txt``/``.md``; None means the bundled
-        article. ``index_dir``: where the index lives; default ``$QA_INDEX_DIR``,
-        else a per-user cache folder named after the paths. ``threads``: torch
+        ``paths``: a file or folder of ``.txt``/``.md``, or a list or tuple of
+        them (not empty); None means the bundled article. ``index_dir``: where
+        the index lives; default ``$QA_INDEX_DIR``, else a per-user cache
+        folder named after the paths. ``threads``: torch
         threads for embedding (default ``$QA_TORCH_THREADS``, else 1).
-        ``max_file_bytes``: refuse larger files (``IngestError``); default no limit.
+        ``max_file_bytes``: refuse larger files (``IngestError``); default
+        ``qa.config.DEFAULT_MAX_FILE_BYTES`` (20 MB); None, passed explicitly,
+        means no limit.
         ``embedder``: an already loaded ``Embedder`` to share (e.g. between
         several document sets in one server); it must be of the config's model.
         ``encoder``: the question encoder to share, likewise; default: the
@@ -106,7 +193,12 @@ class QA:
         ``python -m eval --calibrate`` for this index, else the reader model's
         (``default_threshold()``).
         """
-        paths = list(paths) if paths else [BUNDLED]
+        paths = check_paths(paths)
+        max_file_bytes = check_max_file_bytes(max_file_bytes)
+        if threshold is not None:
+            threshold = check_threshold(threshold)
+        if index_dir is not None and not isinstance(index_dir, (str, os.PathLike)):
+            raise ValueError(f"index_dir must be a folder path, got {show_value(index_dir)}")
         config = config if config is not None else IndexConfig()
         if index_dir is None:
             env = os.environ.get("QA_INDEX_DIR")
@@ -135,16 +227,14 @@ class QA:
     def retrieve(self, question: str, *, top_k: int = DEFAULT_TOP_K) -> list[Hit]:
         """The passages for ``question``, best first, without reading them.
         Its first ``k`` hits are the passages ``ask(question, top_k=k)`` reads."""
-        if top_k <= 0:
-            raise ValueError(f"top_k must be > 0, got {top_k}")
+        top_k = check_top_k(top_k)
         text = clean_question(question)
         return retrieve(text, self.encoder.embed_texts([text])[0], self.index, top_k=top_k)
 
     def save_threshold(self, threshold: float, *, details: dict | None = None) -> None:
         """Store ``threshold`` with the index, so ``QA.load`` on the same documents
         uses it from then on (until the index is rebuilt), and use it now."""
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        threshold = check_threshold(threshold)
         write_calibration(self.index.folder, {"threshold": threshold, **(details or {})})
         self.threshold, self.threshold_source = threshold, "calibrated"
 
@@ -156,20 +246,29 @@ class QA:
         follow-up ("And how much did it lend?") is then rewritten from the
         previous turn (``qa.followup``), and ``reply.query`` shows what was searched.
         """
-        if not history:
-            return self.ask_batch([question], top_k=top_k)[0]
+        top_k = check_top_k(top_k)
         text = clean_question(question)
+        if not history:
+            return self._answer([text], top_k)[0]
         turns = [Turn(r.searched, r.answer.text if r.answer else None,
                       bool(r.answer) and r.answer.kind in NAME_KINDS) for r in history]
         query = resolve(text, turns)
-        reply = self.ask_batch([query], top_k=top_k)[0]
+        reply = self._answer([clean_question(query)], top_k)[0]
         return replace(reply, question=text, query=query)
 
     def ask_batch(self, questions: list[str], *, top_k: int = DEFAULT_TOP_K) -> list[Reply]:
-        """Answer several questions, embedding them in one batch."""
-        if top_k <= 0:
-            raise ValueError(f"top_k must be > 0, got {top_k}")
-        texts = [clean_question(q) for q in questions]
+        """Answer several questions (a list or tuple of strings), embedding them
+        in one batch; a single string is refused (``ask`` takes one)."""
+        if not isinstance(questions, (list, tuple)):
+            raise ValueError(f"questions must be a list of strings (ask() takes one), "
+                             f"got {show_value(questions)}")
+        top_k = check_top_k(top_k)
+        return self._answer([clean_question(q) for q in questions], top_k)
+
+    def _answer(self, texts: list[str], top_k: int) -> list[Reply]:
+        """``ask_batch`` on questions already cleaned, with ``top_k`` checked."""
+        if not texts:
+            return []
         t0 = time.perf_counter()
         vectors = self.encoder.embed_texts(texts)
         encode_ms = (time.perf_counter() - t0) * 1000 / max(len(texts), 1)
@@ -228,17 +327,18 @@ def query_encoder(embedder: Embedder, *, export: bool = True):
     encoder = onnx_embed.load_encoder(folder, threads=embedder.threads)
     if encoder is not None or not export:
         return encoder if encoder is not None else embedder
-    with folder_lock(folder, "exporting the model to"):  # one export, however many processes
-        encoder = onnx_embed.load_encoder(folder, threads=embedder.threads)
-        if encoder is None:
-            log.info("Exporting %s to ONNX for fast starts (once): %s", embedder.name, folder)
-            try:
-                onnx_embed.export_onnx(embedder.name, folder)
-            except Exception as exc:  # noqa: BLE001 - any failure only costs speed
-                log.warning("Could not export the model to ONNX (%s: %s); questions are "
-                            "encoded with sentence-transformers.", type(exc).__name__, exc)
-                return embedder
+    try:
+        with folder_lock(folder, "exporting the model to"):  # one export, however many processes
             encoder = onnx_embed.load_encoder(folder, threads=embedder.threads)
+            if encoder is None:
+                log.info("Exporting %s to ONNX for fast starts (once): %s", embedder.name, folder)
+                onnx_embed.export_onnx(embedder.name, folder)
+                encoder = onnx_embed.load_encoder(folder, threads=embedder.threads)
+    except Exception as exc:  # noqa: BLE001 - any failure (WriteError: an unwritable cache) only costs speed
+        reason = str(exc) if isinstance(exc, WriteError) else f"{type(exc).__name__}: {exc}"
+        log.warning("Could not export the model to ONNX (%s); questions are encoded with "
+                    "sentence-transformers.", " ".join(reason.split()))
+        return embedder
     return encoder if encoder is not None else embedder
 
 

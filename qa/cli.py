@@ -3,6 +3,11 @@
     python -m qa ask "Who is the new president of Kazakhstan?"
     python -m qa ask "..." --docs notes.md docs/ --json
     python -m qa index notes.md docs/ --index-dir /tmp/idx
+
+Exit codes: 0 done; 2 bad input (one "error: ..." line on stderr); 130
+interrupted; 141 the reader of the output went away (``... | head -1``): the
+rest of the output is dropped quietly, as a process killed by SIGPIPE would
+(128 + 13), so ``set -o pipefail`` scripts still see it.
 """
 
 from __future__ import annotations
@@ -10,14 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
+import re
 import sys
 import textwrap
 import time
 
-from qa.config import DEFAULT_TOP_K
+from qa.config import DEFAULT_MAX_FILE_MB, DEFAULT_TOP_K, MB
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
 OWN_LOGGERS = ("index", "qa", "eval", "ui")  # the project's packages: their INFO lines are shown
 
 
@@ -33,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--docs", nargs="+", metavar="PATH",
                      help=".txt/.md files or folders (default: the bundled article)")
     _common(ask)
+    _max_file_mb(ask)
     ask.add_argument("--top-k", type=positive_int, default=DEFAULT_TOP_K, metavar="K",
                      help=f"passages to retrieve and read (default {DEFAULT_TOP_K})")
     ask.add_argument("--threshold", type=unit_interval, default=None, metavar="T",
@@ -46,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Build or refresh the index of the given documents.")
     index.add_argument("paths", nargs="+", metavar="PATH", help=".txt/.md files or folders")
     _common(index)
+    _max_file_mb(index)
     return parser
 
 
@@ -53,6 +63,26 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-dir", metavar="DIR",
                    help="where the index lives (default: $QA_INDEX_DIR, else a per-user cache)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
+
+
+def _max_file_mb(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-file-mb", type=positive_number, default=None, metavar="MB",
+                   help=f"refuse source files larger than MB megabytes (default: $QA_MAX_FILE_MB, "
+                        f"else {DEFAULT_MAX_FILE_MB})")
+
+
+def max_file_bytes(flag_mb: float | None) -> int:
+    """The per-file size limit in bytes: ``--max-file-mb``, else
+    ``$QA_MAX_FILE_MB``, else ``qa.config.DEFAULT_MAX_FILE_MB``. A bad
+    ``$QA_MAX_FILE_MB`` raises ``ValueError`` naming it."""
+    mb = flag_mb
+    if mb is None and os.environ.get("QA_MAX_FILE_MB"):
+        env = os.environ["QA_MAX_FILE_MB"]
+        try:
+            mb = positive_number(env)
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"QA_MAX_FILE_MB {exc}") from None
+    return max(1, int((mb if mb is not None else DEFAULT_MAX_FILE_MB) * MB))
 
 
 def bounded(convert, check, what: str):
@@ -71,9 +101,52 @@ def bounded(convert, check, what: str):
 
 positive_int = bounded(int, lambda n: n >= 1, "a whole number >= 1")
 unit_interval = bounded(float, lambda x: 0.0 <= x <= 1.0, "a number in [0, 1]")
+positive_number = bounded(float, lambda x: 0.0 < x < math.inf, "a number > 0")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print: lone surrogates (the undecodable bytes of a
+    command-line argument or a file name) become ``\\udcff`` escapes instead
+    of raising ``UnicodeEncodeError``. In JSON output such an escape is the
+    same string again."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def error_line(exc: BaseException) -> str:
+    """``"error: MESSAGE"``, printable and on one line."""
+    return "error: " + re.sub(r"\s*\n\s*", " ", printable(str(exc)).strip())
+
+
+def emit(text: str) -> None:
+    """Print ``text`` to stdout and flush it at once, so a reader that went
+    away (``BrokenPipeError``) shows here, where ``main`` handles it."""
+    sys.stdout.write(printable(text) + "\n")
+    sys.stdout.flush()
+
+
+def stdout_closed() -> int:
+    """After ``BrokenPipeError`` on stdout: point stdout at /dev/null, so the
+    output still buffered is dropped instead of failing again at exit, and
+    return ``EXIT_BROKEN_PIPE``. Nothing is printed."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file (captured in tests)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except BrokenPipeError:
+        return stdout_closed()
+
+
+def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
     # Imported after argument parsing, so --help and usage errors are instant.
@@ -87,18 +160,20 @@ def main(argv: list[str] | None = None) -> int:
     timings = {"imports_s": time.perf_counter() - started}
 
     try:
+        limit = max_file_bytes(args.max_file_mb)
         if args.command == "index":
-            bot = QA.load(args.paths, index_dir=args.index_dir, progress=not args.quiet)
+            bot = QA.load(args.paths, index_dir=args.index_dir, progress=not args.quiet,
+                          max_file_bytes=limit)
             m = bot.index.manifest["counts"]
-            print(f"Index ready at {bot.index.folder}: {m['documents']} document(s), "
-                  f"{m['chunks']} chunks, {m['sentences']} sentences.")
+            emit(f"Index ready at {bot.index.folder}: {m['documents']} document(s), "
+                 f"{m['chunks']} chunks, {m['sentences']} sentences.")
             return 0
         from qa.api import clean_question
 
         clean_question(args.question)  # fail before loading anything
         t0 = time.perf_counter()
         bot = QA.load(args.docs, index_dir=args.index_dir, threshold=args.threshold,
-                      progress=not args.quiet)
+                      progress=not args.quiet, max_file_bytes=limit)
         t1 = time.perf_counter()
         if args.timings:  # load the question encoder now, to time it on its own
             bot.encoder.embed_texts(["warm up"])
@@ -108,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         timings.update(index_load_s=t1 - t0, model_load_s=t2 - t1, answer_s=t3 - t2,
                        total_s=t3 - started)
     except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -117,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         print("timings: " + json.dumps({k: round(v, 4) for k, v in timings.items()}),
               file=sys.stderr)
     if args.json:
-        print(json.dumps(reply.to_dict(), ensure_ascii=False, indent=2))
+        emit(json.dumps(reply.to_dict(), ensure_ascii=False, indent=2))
     else:
-        print(format_reply(reply, bot))
+        emit(format_reply(reply, bot))
     return 0
 
 
@@ -174,8 +249,12 @@ def setup_logging(*, quiet: bool) -> None:
         own = record.name.split(".")[0] in OWN_LOGGERS
         return record.levelno >= (own_level if own else logging.WARNING)
 
+    class Printable(logging.Formatter):  # a path may hold undecodable bytes
+        def format(self, record: logging.LogRecord) -> str:
+            return printable(super().format(record))
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("docqa: %(message)s"))
+    handler.setFormatter(Printable("docqa: %(message)s"))
     handler.addFilter(keep)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from eval.cli import main
+from index.errors import WriteError
 from qa.api import default_threshold
 from qa.config import DEFAULT_TOP_K
 
@@ -576,9 +577,10 @@ def test_a_crash_while_writing_keeps_the_previous_results(squad_run, tmp_path, m
         return real_write_text(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "write_text", failing_write_text)
-    with pytest.raises(OSError, match="No space left"):
-        run(SQUAD, "--index-dir", squad_run.index_dir, "--out", out_dir, "-q")
+    code, out, err = run(SQUAD, "--index-dir", squad_run.index_dir, "--out", out_dir, "-q")
     monkeypatch.undo()
+    assert code == 2 and out == ""
+    assert err == f"error: cannot write the evaluation report at {str(out_dir)!r}: No space left on device\n"
     assert snapshot(out_dir) == before
     assert sorted(p.name for p in results.iterdir()) == ["out"], "no .tmp- or .old- folders"
 
@@ -603,7 +605,7 @@ def test_write_outputs_is_atomic(tmp_path, monkeypatch):
         return real_rename(src, dst)
 
     monkeypatch.setattr(os, "rename", failing_rename)
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError, match="Input/output error"):
         cli.write_outputs(out_dir, {"metrics.json": "7", "predictions.jsonl": "8", "report.html": "9"})
     monkeypatch.undo()
     assert snapshot(out_dir) == {"metrics.json": b"4", "predictions.jsonl": b"5", "report.html": b"6"}
@@ -619,10 +621,36 @@ def test_write_outputs_is_atomic(tmp_path, monkeypatch):
         return real_write_text(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "write_text", failing_write_text)
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError, match="No space left on device"):
         cli.write_outputs(fresh, {"metrics.json": "1", "predictions.jsonl": "2", "report.html": "3"})
     monkeypatch.undo()
     assert list(fresh.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["under a file", "/proc"])
+def test_an_unwritable_out_folder_is_one_line(tmp_path, where):
+    """Checked before anything is evaluated: no model is loaded."""
+    (tmp_path / "file.txt").write_text("x", encoding="utf-8")
+    out = tmp_path / "file.txt" / "out" if where == "under a file" else Path("/proc/docqa-out")
+    code, stdout, err = run(JSONL, "--docs", DOC, "--out", out, "-q")
+    assert code == 2 and stdout == "" and err.count("\n") == 1, err
+    assert err.startswith(f"error: cannot write the evaluation report at {str(out)!r}")
+
+
+def test_max_file_mb_limits_the_documents(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("word " * 4_000, encoding="utf-8")   # 20,000 bytes
+    code, out, err = run(JSONL, "--docs", doc, "--max-file-mb", "0.01", "--out", tmp_path / "out", "-q")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"error: {str(doc)!r} is 20,000 bytes; the limit is 10,000 bytes per file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_write_outputs_under_proc_is_a_write_error(tmp_path):
+    from eval import cli
+
+    with pytest.raises(WriteError, match=r"cannot write the evaluation report at '/proc/docqa-out'"):
+        cli.write_outputs(Path("/proc/docqa-out"), {"metrics.json": "1"})
 
 
 # --- the Python API agrees with the CLI -------------------------------------------------------------

@@ -198,3 +198,125 @@ def test_max_bytes_refuses_a_large_file_naming_it(tmp_path):
     assert load_documents([big], max_bytes=20_000)[0].size == 15_000
     with pytest.raises(IngestError, match=r"big\.txt.*0\.0 MB per file|big\.txt.*the limit is"):
         load_documents([big], max_bytes=10_000)
+
+
+# --- special files, size limits, names (issue 11) --------------------------------
+
+def call_with_timeout(fn, seconds: float):
+    """``(finished, result or exception)`` of ``fn()`` run in a thread for at most ``seconds``."""
+    import threading
+
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            box["value"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive(), box.get("value")
+
+
+def test_a_fifo_named_txt_is_refused_without_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "x.txt"
+    os.mkfifo(fifo)
+    finished, result = call_with_timeout(lambda: load_documents([fifo]), 10)
+    if not finished:
+        open(fifo, "wb").close()   # give the blocked reader its end of file
+        pytest.fail("reading a FIFO named .txt blocked")
+    assert isinstance(result, IngestError), result
+    assert str(result) == f"{str(fifo)!r} is not a regular file (a FIFO)"
+
+
+def test_a_link_to_a_device_is_refused(tmp_path):
+    # /dev/null, not /dev/zero: code that reads devices would read /dev/zero until memory runs out.
+    link = tmp_path / "z.txt"
+    link.symlink_to("/dev/null")
+    with pytest.raises(IngestError) as info:
+        load_documents([link])
+    assert str(info.value) == f"{str(link)!r} is not a regular file (a character device)"
+
+
+def test_a_socket_named_md_is_refused(tmp_path):
+    import socket
+
+    path = tmp_path / "s.md"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        with pytest.raises(IngestError, match=r"is not a regular file \(a socket\)"):
+            load_documents([path])
+
+
+def test_special_files_in_a_folder_are_skipped(tmp_path):
+    import os
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Alpha text.", encoding="utf-8")
+    os.mkfifo(folder / "pipe.txt")
+    (folder / "zero.txt").symlink_to("/dev/zero")
+    finished, result = call_with_timeout(lambda: load_documents([folder]), 10)
+    if not finished:
+        open(folder / "pipe.txt", "wb").close()
+        pytest.fail("walking a folder blocked on a FIFO")
+    assert [d.doc_id for d in result] == ["a.txt"]
+
+
+def test_never_reads_more_than_the_limit(tmp_path, monkeypatch):
+    """A file that grows after its size was read (or whose size lies, as in
+    /proc) is read only up to the limit, then refused."""
+    import io
+    import os
+
+    path = tmp_path / "growing.txt"
+    path.write_text("x" * 50_000, encoding="utf-8")
+    real_stat, reads = os.stat, []
+
+    def small_stat(p, *args, **kwargs):
+        st = real_stat(p, *args, **kwargs)
+        return os.stat_result((st.st_mode, *st[1:6], 10, *st[7:])) if str(p) == str(path) else st
+
+    real_read = io.BufferedReader.read
+
+    class Reader(io.BufferedReader):
+        def read(self, n=-1):
+            reads.append(n)
+            return real_read(self, n)
+
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "stat", small_stat)
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Reader(real_fdopen(fd, mode, buffering=0)))
+    with pytest.raises(IngestError, match=r"growing\.txt.* the limit is 1,000 bytes per file"):
+        load_documents([path], max_bytes=1_000)
+    assert reads and all(0 <= n <= 1_001 for n in reads), reads
+
+
+def test_the_size_limit_message_says_how_to_raise_it(tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_text("word " * 60_000, encoding="utf-8")
+    with pytest.raises(IngestError) as info:
+        load_documents([big], max_bytes=200_000)
+    assert str(info.value) == (f"{str(big)!r} is 0.3 MB; the limit is 0.2 MB per file "
+                               "(raise it with --max-file-mb MB, or max_file_bytes= in Python)")
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_by_name(tmp_path):
+    import os
+
+    path = tmp_path / os.fsdecode(b"caf\xe9.txt")   # Latin-1 bytes: "\udce9" in Python
+    path.write_text("Text in a file with a Latin-1 name.", encoding="utf-8")
+    with pytest.raises(IngestError) as info:
+        load_documents([path])
+    message = str(info.value)
+    message.encode("utf-8")   # printable and JSON-safe: the bad byte is escaped
+    assert "caf\\udce9.txt" in message and "not valid UTF-8" in message
+
+
+def test_a_path_with_a_nul_is_refused():
+    with pytest.raises(IngestError, match="NUL"):
+        load_documents(["a\0b.txt"])

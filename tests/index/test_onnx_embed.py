@@ -14,6 +14,7 @@ from tokenizers import Tokenizer
 
 import index.onnx_embed as onnx_embed
 from index.config import DEFAULT_MODEL
+from index.errors import WriteError
 from index.onnx_embed import (
     META_FILE, MODEL_FILE, TOKENIZER_FILE, OnnxEncoder, default_export_dir, export_onnx,
     load_encoder,
@@ -185,7 +186,7 @@ def test_a_failed_export_leaves_no_folder(tmp_path, monkeypatch):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     (target.parent / f".minilm.tmp-{int(dead.stdout)}-abc").mkdir(parents=True)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(WriteError, match=f"cannot write the ONNX export at {str(target)!r}: disk full"):
         export_onnx(DEFAULT_MODEL, target)
     assert list(target.parent.iterdir()) == []
 
@@ -196,7 +197,7 @@ def test_a_failed_export_keeps_the_previous_one(export_dir, tmp_path, monkeypatc
     for name in (META_FILE, TOKENIZER_FILE, MODEL_FILE):
         os.link(export_dir / name, target / name)  # a copy without copying 90 MB
     monkeypatch.setattr(onnx_embed, "_export_graph", _failing_export_graph)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(WriteError, match=f"cannot write the ONNX export at {str(target)!r}: disk full"):
         export_onnx(DEFAULT_MODEL, target)
     assert [p.name for p in tmp_path.iterdir()] == ["minilm"]
     assert load_encoder(target) is not None
