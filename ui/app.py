@@ -18,7 +18,7 @@ import re
 import shutil
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +27,7 @@ import gradio as gr
 from qa import QA, USER_ERRORS
 from qa.api import cache_root
 from ui import render
-from ui.config import (ASK_CONCURRENCY, DEFAULT_HOST, DEFAULT_MAX_STORAGE_MB, DEFAULT_MAX_UPLOAD_MB,
+from ui.config import (API_SESSION_TTL_S, ASK_CONCURRENCY, DEFAULT_HOST, DEFAULT_MAX_STORAGE_MB, DEFAULT_MAX_UPLOAD_MB,
                        DEFAULT_PORT, EXAMPLES, INDEX_CONCURRENCY, MAX_LOADED_UPLOADS, MAX_REQUEST_BYTES,
                        MAX_TURNS, MAX_UPLOAD_FILES, POLL_SECONDS, QUEUE_SIZE, UPLOAD_SUFFIXES,
                        UPLOAD_WATCHERS)
@@ -299,6 +299,7 @@ class Handlers:
     def __init__(self, library: Library, *, bundled: bool) -> None:
         self.library = library
         self.bundled = bundled
+        self.api_sessions: ApiSessions | None = None   # set by build_app
         self._watches = itertools.count(1)   # one per upload a session follows
         self._dropped: set[str] = set()      # those cancelled by their session
 
@@ -421,7 +422,7 @@ class Handlers:
         return (gr.skip(), gr.skip(), gr.skip(), render.render_upload_message(message, ok=False),
                 gr.skip(), gr.skip(), gr.skip(), gr.skip(), None, gr.update(visible=False))
 
-    def ask(self, question: str) -> dict:
+    def ask(self, question: str, request: gr.Request = None) -> dict:
         """Answer a question from the documents the server started with.
 
         Returns the reply as JSON, the shape ``python -m qa ask --json`` prints;
@@ -430,6 +431,49 @@ class Handlers:
             return self.library.default.ask(question if isinstance(question, str) else "").to_dict()
         except USER_ERRORS as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        finally:
+            if self.api_sessions is not None and request is not None:
+                self.api_sessions.ended(request.session_hash)
+
+
+class ApiSessions:
+    """Forgets the Gradio sessions of ``/ask`` calls shortly after they end.
+
+    Gradio opens a session for every API call and keeps it: a copy of the
+    page's settings (~25 kB for this page) for up to 10,000 sessions, and a
+    little queue bookkeeping per session with no bound. Measured: server
+    memory grew ~50 kB per ``/ask`` call. ``/ask`` is stateless, so each of its
+    sessions is dropped ``delay_s`` after it ended (browser sessions are not touched).
+    """
+
+    def __init__(self, app: gr.Blocks, *, delay_s: float = API_SESSION_TTL_S) -> None:
+        self.app = app
+        self.delay_s = delay_s
+        self._ended: deque[tuple[float, str]] = deque()
+        self._lock = threading.Lock()
+
+    def ended(self, session_hash: str | None) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if session_hash:
+                self._ended.append((now, session_hash))
+            due = []
+            while self._ended and self._ended[0][0] <= now - self.delay_s:
+                due.append(self._ended.popleft()[1])
+        for session in due:
+            self._forget(session)
+
+    def _forget(self, session: str) -> None:
+        holder = getattr(self.app, "state_holder", None)
+        if holder is not None:
+            with holder.lock:
+                holder.session_data.pop(session, None)
+                holder.time_last_used.pop(session, None)
+        queue = getattr(self.app, "_queue", None)
+        if queue is not None:
+            if not queue.pending_event_ids_session.get(session, True):   # no event pending
+                queue.pending_event_ids_session.pop(session, None)
+                queue.pending_messages_per_session.pop(session, None)
 
 
 def build_app(bot: QA, *, bundled: bool = True, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
@@ -518,6 +562,7 @@ def build_app(bot: QA, *, bundled: bool = True, max_upload_mb: float = DEFAULT_M
         # The programmatic endpoint: question in, reply.to_dict() out.
         gr.api(h.ask, api_name="ask", concurrency_id="ask", concurrency_limit=ASK_CONCURRENCY)
     app.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+    h.api_sessions = ApiSessions(app)
     app.docqa_handlers = h
     return app
 

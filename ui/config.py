@@ -10,6 +10,7 @@ UPLOAD_SUFFIXES = (".txt", ".md", ".markdown")   # what QA.load reads
 ASK_CONCURRENCY = 2           # questions answered at once (2 cores; torch uses 1 thread each)
 INDEX_CONCURRENCY = 1         # uploads indexed at once, each in its own worker process
 UPLOAD_WATCHERS = 16          # sessions following their upload's progress at once (cheap: they poll)
+API_SESSION_TTL_S = 2.0       # an /ask call's Gradio session is dropped this long after it ends
 POLL_SECONDS = 0.5            # how often an upload's progress is refreshed in the page
 QUEUE_SIZE = 64               # requests waiting beyond that are refused ("queue is full")
 MAX_LOADED_UPLOADS = 3        # uploaded document sets kept in memory; older ones reload from disk

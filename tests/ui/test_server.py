@@ -85,3 +85,28 @@ def test_a_file_a_little_over_the_limit_reaches_docqa_which_says_why(serve, ui_b
     huge = httpx.post(f"{url}/gradio_api/upload", files={"files": ("b.txt", b"b" * 2_000_000)},
                       timeout=30)
     assert huge.status_code == 413
+
+
+def test_ask_calls_leave_no_gradio_session_behind(ui_bot, tmp_path):
+    """Issue 11: Gradio kept a session (~25 kB here) per /ask call, and the server's
+    memory grew with every question; /ask is stateless, so its sessions are dropped."""
+    import time
+
+    from uitest import free_port
+
+    from ui.app import build_app, launch
+    from ui.config import API_SESSION_TTL_S
+
+    app = build_app(ui_bot, bundled=True, state_dir=tmp_path)
+    try:
+        url = launch(app, port=free_port(), block=False)
+        ask = Client(url, verbose=False, download_files=False)
+        for _ in range(12):
+            ask.predict(AIIB_QUESTION, api_name="/ask")
+        time.sleep(API_SESSION_TTL_S + 0.5)
+        ask.predict(AIIB_QUESTION, api_name="/ask")   # sweeps the sessions that ended before
+        assert len(app.state_holder.session_data) <= 1
+        assert len(app._queue.pending_messages_per_session) <= 2
+    finally:
+        app.close()
+        app.docqa_handlers.library.indexer.close()
