@@ -26,7 +26,7 @@ import gradio as gr
 
 from qa import QA, USER_ERRORS
 from qa.api import cache_root
-from ui import render
+from ui import memory, render
 from ui.config import (API_SESSION_TTL_S, ASK_CONCURRENCY, DEFAULT_HOST, DEFAULT_MAX_STORAGE_MB, DEFAULT_MAX_UPLOAD_MB,
                        DEFAULT_PORT, EXAMPLES, INDEX_CONCURRENCY, MAX_LOADED_UPLOADS, MAX_REQUEST_BYTES,
                        MAX_TURNS, MAX_UPLOAD_FILES, POLL_SECONDS, QUEUE_SIZE, UPLOAD_SUFFIXES,
@@ -437,13 +437,15 @@ class Handlers:
 
 
 class ApiSessions:
-    """Forgets the Gradio sessions of ``/ask`` calls shortly after they end.
+    """Forgets the Gradio sessions of ``/ask`` calls shortly after they end,
+    and gives freed memory back to the system.
 
     Gradio opens a session for every API call and keeps it: a copy of the
     page's settings (~25 kB for this page) for up to 10,000 sessions, and a
     little queue bookkeeping per session with no bound. Measured: server
-    memory grew ~50 kB per ``/ask`` call. ``/ask`` is stateless, so each of its
-    sessions is dropped ``delay_s`` after it ended (browser sessions are not touched).
+    memory grew ~50 kB per ``/ask`` call. ``/ask`` is stateless, so a thread
+    drops each of its sessions ``delay_s`` after it ended (browser sessions are
+    not touched), then trims the heap (``ui.memory``).
     """
 
     def __init__(self, app: gr.Blocks, *, delay_s: float = API_SESSION_TTL_S) -> None:
@@ -451,17 +453,38 @@ class ApiSessions:
         self.delay_s = delay_s
         self._ended: deque[tuple[float, str]] = deque()
         self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
 
     def ended(self, session_hash: str | None) -> None:
+        if session_hash:
+            with self._lock:
+                self._ended.append((time.monotonic(), session_hash))
+
+    def start(self) -> None:
+        """Sweep every ``delay_s`` seconds, in a daemon thread, from now on."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="docqa-api-sessions", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.delay_s)
+            try:
+                if self.sweep():
+                    memory.trim()
+            except Exception:   # noqa: BLE001 - a sweep must never stop the server
+                log.exception("Dropping ended /ask sessions failed")
+
+    def sweep(self) -> int:
+        """Forget the sessions that ended ``delay_s`` ago or more; returns how many."""
         now = time.monotonic()
         with self._lock:
-            if session_hash:
-                self._ended.append((now, session_hash))
             due = []
             while self._ended and self._ended[0][0] <= now - self.delay_s:
                 due.append(self._ended.popleft()[1])
         for session in due:
             self._forget(session)
+        return len(due)
 
     def _forget(self, session: str) -> None:
         holder = getattr(self.app, "state_holder", None)
@@ -590,6 +613,7 @@ def launch(app: gr.Blocks, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         enable_monitoring=False, footer_links=["api"], run_history=False, theme=theme, css=CSS,
         # Gradio refuses a much bigger file while it is uploaded, before any handler sees it.
         max_file_size=gradio_max_file, app_kwargs={"middleware": [limits]})
+    app.docqa_handlers.api_sessions.start()
     url = app.local_url
     if block:
         app.block_thread()
