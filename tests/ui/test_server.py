@@ -110,3 +110,19 @@ def test_ask_calls_leave_no_gradio_session_behind(ui_bot, tmp_path):
     finally:
         app.close()
         app.docqa_handlers.library.indexer.close()
+
+
+def test_a_lone_surrogate_over_http_gets_its_message(bundled_url):
+    """Issue 11: a lone surrogate crashed the tokenizer, and the client got {"error": null}.
+    (gradio_client cannot send one; raw JSON can.)"""
+    import httpx
+
+    base = bundled_url.rstrip("/")
+    r = httpx.post(f"{base}/gradio_api/call/ask", content=b'{"data": ["a\\ud800b"]}',
+                   headers={"content-type": "application/json"}, timeout=30)
+    event_id = r.json()["event_id"]
+    with httpx.stream("GET", f"{base}/gradio_api/call/ask/{event_id}", timeout=60) as stream:
+        lines = list(stream.iter_lines())
+    assert "event: error" in lines, lines
+    data = lines[lines.index("event: error") + 1]
+    assert "question holds invalid Unicode (a lone surrogate, U+D800, at character 2)" in data, data
