@@ -151,6 +151,13 @@ def write_corpus(folder: Path, files: dict[str, str] = CORPUS) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def corpus_writer():
+    """``write_corpus``, for tests outside this folder's imports (``from conftest import``
+    may find another folder's conftest, by the order tests run)."""
+    return write_corpus
+
+
 @pytest.fixture
 def corpus_texts() -> dict[str, str]:
     """``{doc_id: text}`` of the documents ``corpus_dir`` writes."""

@@ -81,12 +81,10 @@ def check_outcome(call) -> str:
 
 
 @pytest.fixture(scope="module")
-def bot(tmp_path_factory, real_embedder, _shared_models) -> QA:
+def bot(tmp_path_factory, real_embedder, _shared_models, corpus_writer) -> QA:
     """The three-document corpus with the real model, indexed once for the module."""
-    from conftest import write_corpus
-
     base = tmp_path_factory.mktemp("fuzz")
-    corpus = write_corpus(base / "corpus")
+    corpus = corpus_writer(base / "corpus")
     cache = base / "cache"
     (cache / "docqa").mkdir(parents=True)
     (cache / "docqa" / "models").symlink_to(_shared_models, target_is_directory=True)
