@@ -34,15 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("questions", metavar="QUESTIONS",
                    help='JSONL ({"id", "question", "answers": [...]} a line) or a SQuAD JSON file')
     p.add_argument("--docs", nargs="+", metavar="PATH",
-                   help="documents for a JSONL set (default: the bundled article); "
-                        "a SQuAD file brings its own")
+                   help="documents for a JSONL set (default: the bundled article, or with "
+                        "--index-dir alone, that index's); a SQuAD file brings its own")
     p.add_argument("--out", metavar="DIR", help="output folder (default: eval-output/<file name>)")
     p.add_argument("--top-k", type=positive_int, default=DEFAULT_TOP_K, metavar="K",
                    help=f"passages read per question (default {DEFAULT_TOP_K})")
     p.add_argument("--threshold", type=unit_interval, metavar="T",
                    help="abstention threshold (default: the calibrated one, else the reader model's)")
     p.add_argument("--index-dir", metavar="DIR",
-                   help="where the index lives (default: $QA_INDEX_DIR, else a per-user cache)")
+                   help="where the index lives; for a JSONL set without --docs, answer from the "
+                        "index already there, as it is (default: $QA_INDEX_DIR, else a per-user cache)")
     p.add_argument("--max-file-mb", type=positive_number, default=None, metavar="MB",
                    help=f"refuse documents larger than MB megabytes (default: $QA_MAX_FILE_MB, "
                         f"else {DEFAULT_MAX_FILE_MB})")
@@ -75,9 +76,12 @@ def run(argv: list[str] | None = None) -> int:
                              "brings its own articles as documents")
         check_output_folder(out, probe=True)
         limit = max_file_bytes(args.max_file_mb)
-        docs = [qset.write_documents(documents_root())] if qset.format == "squad" else args.docs
-        bot = QA.load(docs, index_dir=args.index_dir, threshold=args.threshold,
-                      progress=not args.quiet, max_file_bytes=limit)
+        if qset.format != "squad" and args.index_dir is not None and not args.docs:
+            bot = QA.open(args.index_dir, threshold=args.threshold)   # the index as it is
+        else:
+            docs = [qset.write_documents(documents_root())] if qset.format == "squad" else args.docs
+            bot = QA.load(docs, index_dir=args.index_dir, threshold=args.threshold,
+                          progress=not args.quiet, max_file_bytes=limit)
         result = evaluate(bot, qset, top_k=args.top_k, progress=not args.quiet)
         result.metrics["questions_file"] = {"path": str(qset.path), "format": qset.format,
                                             "sha256": qset.sha256}

@@ -590,6 +590,34 @@ def _open_or_build(documents: list[Document], folder: Path, *, config: IndexConf
                        previous=index, progress=progress)
 
 
+def read_manifest(folder: Path) -> dict:
+    """The manifest of the index in ``folder``, checked, without loading the index.
+    Raises ``IndexNotFoundError`` when there is none, ``IndexCorruptError`` when
+    it is unreadable or lacks a field."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise IndexNotFoundError(f"no index at {str(folder)!r}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        _check_manifest(manifest)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise IndexCorruptError(f"index at {str(folder)!r} is unreadable: {MANIFEST}: "
+                                f"{type(exc).__name__}: {exc}") from None
+    return manifest
+
+
+def disk_usage(folder: Path) -> int:
+    """Bytes of the files in ``folder`` and below (links not followed)."""
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
 def read_calibration(folder: Path) -> dict | None:
     """The calibration stored with the index in ``folder`` (``{"threshold": t, ...}``),
     or None when there is none or it is unreadable (logged)."""

@@ -12,10 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from index.config import IndexConfig
-from index.embed import Embedder
-from index.errors import WriteError
+from index.analysis import ANALYSIS_VERSION
+from index.embed import Embedder, model_path
+from index.errors import IndexMismatchError, IndexNotFoundError, WriteError
 from index.ingest import load_documents
-from index.store import Index, default_index_dir, open_index, read_calibration, write_calibration
+from index.store import (Index, default_index_dir, load_index, open_index, read_calibration,
+                         write_calibration)
 from index.types import Hit
 from qa.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_TOP_K, MAX_QUESTION_CHARS
 from qa.followup import Turn, resolve
@@ -156,8 +158,6 @@ class QA:
         encoder = encoder if encoder is not None else embedder
         for role, model in (("embedder", embedder), ("query encoder", encoder)):
             if model.name != index.model_name:
-                from index.errors import IndexMismatchError
-
                 raise IndexMismatchError(
                     f"index was built with {index.model_name!r}, the {role} is {model.name!r}")
         self.index = index
@@ -212,6 +212,52 @@ class QA:
             raise ValueError(f"embedder is {embedder.name!r}, the settings ask for {config.model_name!r}")
         index = open_index(documents, Path(index_dir).expanduser(), config=config,
                            embedder=embedder, progress=progress)
+        return cls._ready(index, embedder, threshold=threshold, encoder=encoder)
+
+    @classmethod
+    def open(cls, index_dir: str | Path, *, threads: int | None = None,
+             threshold: float | None = None, embedder: Embedder | None = None,
+             encoder=None) -> "QA":
+        """Open the finished index in ``index_dir`` as it is, with no source
+        file: the index holds each document's text, so it answers and cites
+        on its own. Nothing is read from the documents' paths and nothing is
+        written to the folder. The model is the one named in its manifest.
+
+        Raises ``IndexNotFoundError`` when there is no index there,
+        ``IndexCorruptError`` naming an unreadable file, and
+        ``IndexMismatchError`` when it was built by another version of docqa or
+        ``embedder``/``encoder`` are of another model. ``threads``,
+        ``threshold``, ``embedder`` and ``encoder`` are as for ``load``.
+        """
+        if not isinstance(index_dir, (str, os.PathLike)):
+            raise ValueError(f"index_dir must be a folder path, got {show_value(index_dir)}")
+        if threshold is not None:
+            threshold = check_threshold(threshold)
+        folder = Path(index_dir).expanduser()
+        try:
+            index = load_index(folder)
+        except IndexNotFoundError:
+            raise IndexNotFoundError(
+                f"no index at {str(folder)!r}: build one with "
+                f"python -m qa index PATH ... --index-dir {str(folder)!r}") from None
+        if index.manifest.get("analysis") != ANALYSIS_VERSION:   # the reader needs its layers
+            raise IndexMismatchError(
+                f"the index at {str(folder)!r} was built by an older docqa (analysis version "
+                f"{index.manifest.get('analysis')!r}, this one reads {ANALYSIS_VERSION}): rebuild it "
+                f"with python -m qa index PATH ... --index-dir {str(folder)!r}")
+        log.info("Using the index at %s as it is (%d documents, %d chunks); no source file is read.",
+                 folder, len(index.documents), len(index.chunks))
+        if threads is None and os.environ.get("QA_TORCH_THREADS"):
+            threads = _positive_int("QA_TORCH_THREADS", os.environ["QA_TORCH_THREADS"])
+        if embedder is None:
+            model_path(index.model_name)   # a model this install has, or one line saying so
+            embedder = Embedder(index.model_name, threads=threads)
+        return cls._ready(index, embedder, threshold=threshold, encoder=encoder)
+
+    @classmethod
+    def _ready(cls, index: Index, embedder: Embedder, *, threshold: float | None, encoder) -> "QA":
+        """``QA`` over a loaded ``index``: the threshold given, else the one
+        calibrated for this index, else the model's; the fast question encoder."""
         source = None
         if threshold is None:
             calibration = read_calibration(index.folder)

@@ -3,6 +3,8 @@
     python -m qa ask "Who is the new president of Kazakhstan?"
     python -m qa ask "..." --docs notes.md docs/ --json
     python -m qa index notes.md docs/ --index-dir /tmp/idx
+    python -m qa ask "..." --index-dir /tmp/idx      # answers from that index alone
+    python -m qa info --index-dir /tmp/idx
 
 Exit codes: 0 done; 2 bad input (one "error: ..." line on stderr); 130
 interrupted; 141 the reader of the output went away (``... | head -1``): the
@@ -33,14 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m qa",
         description="Ask questions of your documents; every answer is a verbatim, cited span.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{ask,index}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{ask,index,info}")
 
     ask = sub.add_parser("ask", help="answer one question",
                          description="Answer a question from the documents (default: the bundled article).")
     ask.add_argument("question", help="the question, in quotes")
     ask.add_argument("--docs", nargs="+", metavar="PATH",
-                     help=".txt/.md files or folders (default: the bundled article)")
-    _common(ask)
+                     help=".txt/.md files or folders (default: the bundled article, or with "
+                          "--index-dir alone, the documents of that index)")
+    ask.add_argument("--index-dir", metavar="DIR",
+                     help="where the index lives; without --docs, answer from the index already "
+                          "there, as it is (no source file is read) (default: $QA_INDEX_DIR, "
+                          "else a per-user cache)")
+    _quiet(ask)
     _max_file_mb(ask)
     ask.add_argument("--top-k", type=positive_int, default=DEFAULT_TOP_K, metavar="K",
                      help=f"passages to retrieve and read (default {DEFAULT_TOP_K})")
@@ -54,14 +61,22 @@ def build_parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="build or refresh the index of documents",
                            description="Build or refresh the index of the given documents.")
     index.add_argument("paths", nargs="+", metavar="PATH", help=".txt/.md files or folders")
-    _common(index)
+    index.add_argument("--index-dir", metavar="DIR",
+                       help="where the index lives (default: $QA_INDEX_DIR, else a per-user cache)")
+    _quiet(index)
     _max_file_mb(index)
+
+    info = sub.add_parser("info", help="describe an index",
+                          description="Describe an index: its documents, passages, model, "
+                                      "settings and size on disk.")
+    info.add_argument("--index-dir", metavar="DIR",
+                      help="the index (default: $QA_INDEX_DIR, else the bundled article's cached index)")
+    info.add_argument("--json", action="store_true", help="print the manifest and sizes as JSON")
+    _quiet(info)
     return parser
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--index-dir", metavar="DIR",
-                   help="where the index lives (default: $QA_INDEX_DIR, else a per-user cache)")
+def _quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
 
 
@@ -160,6 +175,8 @@ def run(argv: list[str] | None = None) -> int:
     timings = {"imports_s": time.perf_counter() - started}
 
     try:
+        if args.command == "info":
+            return show_info(args.index_dir, as_json=args.json)
         limit = max_file_bytes(args.max_file_mb)
         if args.command == "index":
             bot = QA.load(args.paths, index_dir=args.index_dir, progress=not args.quiet,
@@ -172,8 +189,11 @@ def run(argv: list[str] | None = None) -> int:
 
         clean_question(args.question)  # fail before loading anything
         t0 = time.perf_counter()
-        bot = QA.load(args.docs, index_dir=args.index_dir, threshold=args.threshold,
-                      progress=not args.quiet, max_file_bytes=limit)
+        if args.index_dir is not None and not args.docs:   # the index as it is
+            bot = QA.open(args.index_dir, threshold=args.threshold)
+        else:
+            bot = QA.load(args.docs, index_dir=args.index_dir, threshold=args.threshold,
+                          progress=not args.quiet, max_file_bytes=limit)
         t1 = time.perf_counter()
         if args.timings:  # load the question encoder now, to time it on its own
             bot.encoder.embed_texts(["warm up"])
@@ -196,6 +216,60 @@ def run(argv: list[str] | None = None) -> int:
     else:
         emit(format_reply(reply, bot))
     return 0
+
+
+def show_info(index_dir: str | None, *, as_json: bool) -> int:
+    """Print what the index in ``index_dir`` holds, from its manifest (the index
+    itself is not loaded). Raises ``IndexNotFoundError``/``IndexCorruptError``."""
+    from pathlib import Path
+
+    from qa.api import BUNDLED, cache_root
+    from index.store import default_index_dir, disk_usage, read_calibration, read_manifest
+
+    if index_dir is None:
+        env = os.environ.get("QA_INDEX_DIR")
+        index_dir = env or default_index_dir(cache_root(), [BUNDLED])
+    from index.errors import IndexNotFoundError
+
+    folder = Path(index_dir).expanduser()
+    try:
+        manifest = read_manifest(folder)
+    except IndexNotFoundError:
+        raise IndexNotFoundError(f"no index at {str(folder)!r}: build one with "
+                                 f"python -m qa index PATH ... --index-dir {str(folder)!r}") from None
+    size = disk_usage(folder)
+    calibration = read_calibration(folder)
+    if as_json:
+        emit(json.dumps({"folder": str(folder), "bytes": size, "calibration": calibration,
+                         "manifest": manifest}, ensure_ascii=False, indent=2))
+        return 0
+    emit(format_info(folder, manifest, size, calibration))
+    return 0
+
+
+def format_info(folder, manifest: dict, size: int, calibration: dict | None) -> str:
+    """The manifest in words (``python -m qa info``)."""
+    counts, config, docs = manifest["counts"], manifest.get("config", {}), manifest["documents"]
+    lines = [f"Index at {folder}",
+             f"  {counts['documents']:,} document(s), {counts['chunks']:,} passages, "
+             f"{counts['sentences']:,} sentences; {size / MB:,.1f} MB on disk",
+             f"  model: {manifest['model']['name']} ({manifest['model']['dim']} dimensions); "
+             f"dense search: {manifest.get('faiss', '?')}",
+             f"  passages of {config.get('chunk_size', '?')} characters, "
+             f"{config.get('chunk_overlap', '?')} overlapping; BM25 {config.get('bm25_method', '?')} "
+             f"(k1 {config.get('bm25_k1', '?')}, b {config.get('bm25_b', '?')})",
+             f"  built {manifest.get('created', '?')}; format {manifest.get('format_version')}, "
+             f"analysis {manifest.get('analysis')}",
+             "  abstains below " + (f"{calibration['threshold']:.2f} (calibrated with python -m eval)"
+                                     if calibration else "the reader model's threshold"),
+             "Documents:"]
+    shown = 20
+    for d in docs[:shown]:
+        size_part = f", {d['size'] / 1000:,.1f} kB" if isinstance(d.get("size"), int) else ""
+        lines.append(f"  {d['doc_id']}: {d.get('title', '')!r}{size_part}")
+    if len(docs) > shown:
+        lines.append(f"  ... and {len(docs) - shown:,} more (--json lists them all)")
+    return "\n".join(lines)
 
 
 def process_age() -> float:

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from qa.cli import EXIT_USAGE, bounded, setup_logging
+from qa.cli import EXIT_USAGE, bounded, error_line, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--docs", nargs="+", metavar="PATH",
                         help=".txt/.md files or folders (default: the bundled article)")
     parser.add_argument("--index-dir", metavar="DIR",
-                        help="where the index lives (default: $QA_INDEX_DIR, else a per-user cache)")
+                        help="where the index lives; without --docs, answer from the index already "
+                             "there, as it is (default: $QA_INDEX_DIR, else a per-user cache)")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT,
@@ -58,16 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     from qa import QA, USER_ERRORS
     from ui.app import build_app, launch
 
+    opened = args.index_dir is not None and not args.docs   # the index as it is
     try:
-        bot = QA.load(args.docs, index_dir=args.index_dir, progress=not args.quiet)
+        if opened:
+            bot = QA.open(args.index_dir)
+        else:
+            bot = QA.load(args.docs, index_dir=args.index_dir, progress=not args.quiet)
     except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     bot.encoder.embed_texts(["warm up"])   # load the model now, not on the first question
-    app = build_app(bot, bundled=not args.docs, max_upload_mb=args.max_upload_mb,
+    app = build_app(bot, bundled=not args.docs and not opened, max_upload_mb=args.max_upload_mb,
                     max_storage_mb=args.max_storage_mb, state_dir=args.state_dir)
     try:
         url = launch(app, host=args.host, port=args.port, block=False)

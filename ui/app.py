@@ -25,6 +25,7 @@ from pathlib import Path
 import gradio as gr
 
 from qa import QA, USER_ERRORS
+from index.store import disk_usage
 from qa.api import cache_root
 from ui import memory, render
 from ui.config import (API_SESSION_TTL_S, ASK_CONCURRENCY, DEFAULT_HOST, DEFAULT_MAX_STORAGE_MB, DEFAULT_MAX_UPLOAD_MB,
@@ -164,7 +165,7 @@ class Library:
         sets = []
         for folder in root.iterdir():
             if folder.is_dir() and UPLOAD_KEY.fullmatch(folder.name):
-                sets.append((_last_used(folder), _disk_usage(folder), folder))
+                sets.append((_last_used(folder), disk_usage(folder), folder))
         total = sum(size for _, size, _ in sets)
         deleted = []
         for _, size, folder in sorted(sets, key=lambda s: s[0]):
@@ -232,17 +233,6 @@ def _last_used(folder: Path) -> float:
         except OSError:
             continue
     return 0.0
-
-
-def _disk_usage(folder: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _file_digest(path: Path) -> bytes:

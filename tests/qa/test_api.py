@@ -12,6 +12,7 @@ from collections import Counter
 
 import pytest
 
+from qa.api import BUNDLED
 from qa import QA, QuestionError
 from qa.config import MAX_QUESTION_CHARS
 
@@ -144,7 +145,7 @@ def test_no_network_in_a_fresh_process(tmp_path):
         "socket.socket.connect = refuse; socket.socket.connect_ex = refuse\n"
         "socket.create_connection = refuse\n"
         "from qa.cli import main\n"
-        f"sys.exit(main(['ask', 'How much capital does the Asian Infrastructure Investment Bank have?', '--index-dir', {str(tmp_path / 'i')!r}, '--json', '-q']))\n"
+        f"sys.exit(main(['ask', 'How much capital does the Asian Infrastructure Investment Bank have?', '--docs', {str(BUNDLED)!r}, '--index-dir', {str(tmp_path / 'i')!r}, '--json', '-q']))\n"
     )
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("HF_")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
