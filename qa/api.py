@@ -28,7 +28,22 @@ from qa.types import Reply
 
 log = logging.getLogger(__name__)
 
-BUNDLED = Path(__file__).resolve().parent.parent / "data" / "china-kazakhstan.txt"
+def _bundled_article() -> Path:
+    """The bundled article: ``data/`` beside the packages in a checkout, else the
+    copy ``pip install`` puts in the ``docqa_data`` package."""
+    name = "china-kazakhstan.txt"
+    beside = Path(__file__).resolve().parent.parent / "data" / name
+    if beside.is_file():
+        return beside
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("docqa_data") / name))
+    except ModuleNotFoundError:
+        return beside   # missing either way: QA.load says so, naming this path
+
+
+BUNDLED = _bundled_article()
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # A Python string can hold surrogate code points that no UTF-8 text can: from
 # ``"\ud800"`` in code, or an undecodable byte of a command-line argument

@@ -154,6 +154,37 @@ def stdout_closed() -> int:
     return EXIT_BROKEN_PIPE
 
 
+DOCQA_USAGE = """usage: docqa {ask,index,info,ui,eval} ...
+
+  docqa ask "question" [--docs PATH ...] [--index-dir DIR] ...   answer one question
+  docqa index PATH ... [--index-dir DIR]                         build or refresh an index
+  docqa info [--index-dir DIR]                                   describe an index
+  docqa ui [--docs PATH ...] [--port 7860] ...                   the web UI
+  docqa eval QUESTIONS [--docs PATH ...] [--out DIR] ...         evaluate on a question set
+
+Each is the same as python -m qa ask|index|info, python -m ui and python -m eval;
+"docqa COMMAND --help" says more."""
+
+
+def docqa(argv: list[str] | None = None) -> int:
+    """The ``docqa`` command that ``pip install`` makes: one name for the
+    command lines of ``qa``, ``ui`` and ``eval``."""
+    import importlib
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(DOCQA_USAGE, file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else EXIT_USAGE
+    command, rest = argv[0], argv[1:]
+    if command in ("ask", "index", "info"):
+        return main(argv)
+    if command in ("ui", "eval"):   # the edges' own command lines, as python -m runs them
+        return importlib.import_module(f"{command}.__main__" if command == "ui" else "eval.cli").main(rest)
+    print(f"docqa: unknown command {command!r}; use one of ask, index, info, ui, eval",
+          file=sys.stderr)
+    return EXIT_USAGE
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv)
