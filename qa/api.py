@@ -24,7 +24,7 @@ from qa.followup import Turn, resolve
 from qa.question import NAME_KINDS, analyze_question
 from qa.read import model_threshold, read_answers
 from qa.retrieve import retrieve
-from qa.types import Reply
+from qa.types import Reply, Trace
 
 log = logging.getLogger(__name__)
 
@@ -326,8 +326,23 @@ class QA:
         top_k = check_top_k(top_k)
         return self._answer([clean_question(q) for q in questions], top_k)
 
-    def _answer(self, texts: list[str], top_k: int) -> list[Reply]:
-        """``ask_batch`` on questions already cleaned, with ``top_k`` checked."""
+    def ask_traced(self, questions: list[str], *, top_k: int = DEFAULT_TOP_K,
+                   depth: int = DEFAULT_TOP_K) -> list[tuple[Reply, Trace]]:
+        """``ask_batch``, each reply with its ``Trace``: the passages ranked to
+        ``depth`` (for retrieval metrics), from the same single encoding of
+        each question. The first ``top_k`` of the ranking are the ones read."""
+        if not isinstance(questions, (list, tuple)):
+            raise ValueError(f"questions must be a list of strings, got {show_value(questions)}")
+        top_k, depth = check_top_k(top_k), check_top_k(depth)
+        traces: list[Trace] = []
+        replies = self._answer([clean_question(q) for q in questions], top_k, depth=depth,
+                               traces=traces)
+        return list(zip(replies, traces))
+
+    def _answer(self, texts: list[str], top_k: int, *, depth: int | None = None,
+                traces: list | None = None) -> list[Reply]:
+        """``ask_batch`` on questions already cleaned, with ``top_k`` checked;
+        with ``depth``, each question's ranking to that depth goes to ``traces``."""
         if not texts:
             return []
         t0 = time.perf_counter()
@@ -337,6 +352,9 @@ class QA:
         for text, vector in zip(texts, vectors):
             t1 = time.perf_counter()
             hits = retrieve(text, vector, self.index, top_k=top_k)
+            if depth is not None:   # no second encoding; the search itself is ~0.5 ms
+                ranking = hits if depth == top_k else retrieve(text, vector, self.index, top_k=depth)
+                traces.append(Trace(tuple(ranking)))
             t2 = time.perf_counter()
             answers = read_answers(analyze_question(text), vector, hits, self.index,
                                    model=self.reader_model, encode=self.encoder.embed_texts)

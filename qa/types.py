@@ -40,6 +40,13 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Trace:
+    """What evaluation needs beside a ``Reply``: the passages ranked to a depth
+    past those read (``ranking[:top_k]`` are the reply's ``passages``)."""
+    ranking: tuple[Hit, ...]
+
+
+@dataclass(frozen=True)
 class Reply:
     question: str
     answer: Answer | None          # None: the documents do not say

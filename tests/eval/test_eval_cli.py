@@ -669,3 +669,33 @@ def test_evaluate_matches_the_cli(squad_run, api_result):
                                   for r in result.predictions])) == strip
     assert len(result.sweep) >= 2
     assert all(len(row) == 4 for row in result.sweep)
+
+
+def test_evaluation_encodes_each_question_once(tmp_path, corpus_dir, fake_embedder):
+    """Issue 12: eval ran ask() and then retrieve(), so each question was encoded twice."""
+    from collections import Counter
+
+    from eval.data import EvalQuestion
+    from eval.run import WARM_UP, evaluate
+    from index.config import IndexConfig
+    from qa import QA
+
+    bot = QA.load([corpus_dir], index_dir=tmp_path / "idx", embedder=fake_embedder,
+                  encoder=fake_embedder, config=IndexConfig(model_name=fake_embedder.name),
+                  progress=False)
+    encoded = Counter()
+    embed = fake_embedder.embed_texts
+
+    def counting(texts):
+        encoded.update(texts)
+        return embed(texts)
+
+    bot.encoder = type("Counting", (), {"name": fake_embedder.name, "embed_texts": staticmethod(counting)})()
+    questions = [EvalQuestion(f"q{i}", q, ("fog",)) for i, q in enumerate(
+        ["When is fog common in London?", "How long is the train ride?", "What does a loan cost?"])]
+    result = evaluate(bot, questions, top_k=3)
+    assert result.metrics["questions"] == 3
+    assert all(encoded[q.question] == 1 for q in questions), encoded
+    assert encoded[WARM_UP] == 1
+    for row in result.predictions:   # the passages read are the ranking's first three
+        assert len(row["passages"]) <= 3
