@@ -38,6 +38,7 @@ from index.config import FORMAT_VERSION, IndexConfig
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, WriteError
 from index.files import (check_replaceable, folder_lock, make_folder, remove_dead_temps, remove_tree,
                          swap_in, temp_folder_for, write_error, write_json_atomic)
+from index.integrity import DamagedFile, file_records, verify
 from index.lexical import LexicalIndex, document_frequencies
 from index.sentences import split_sentences
 from index.types import Chunk, Document, Hit, Sentence
@@ -215,6 +216,7 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
             (tmp / "lexical").mkdir()
             lexical.save(tmp / "lexical")
             analysis.save(tmp / "analysis")
+            manifest["files"] = file_records(tmp, skip=(MANIFEST, CALIBRATION))
             # The manifest goes last: a folder without one is never loaded.
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             swap_in(tmp, folder)
@@ -426,6 +428,11 @@ def load_index(folder: Path) -> Index:
             )
         _check_manifest(manifest)
         dim = int(manifest["model"]["dim"])
+        try:
+            verify(folder, manifest.get("files"))
+        except DamagedFile as exc:
+            current = exc.name
+            raise
         current = "documents.jsonl"
         documents = [Document(**row) for row in _read_jsonl(folder / current)]
         texts = {d.doc_id: d.text for d in documents}
@@ -445,12 +452,16 @@ def load_index(folder: Path) -> Index:
         if type(faiss_index).__name__ != manifest.get("faiss"):
             raise ValueError(f"is a {type(faiss_index).__name__}, manifest.json says "
                              f"{manifest.get('faiss')!r}")
+        if faiss_index.ntotal:
+            sample = np.unique(np.linspace(0, faiss_index.ntotal - 1, min(64, faiss_index.ntotal)).astype(np.int64))
+            _check_unit_rows(faiss_index.reconstruct_batch(sample))
         if isinstance(faiss_index, faiss.IndexHNSW):
             faiss_index.hnsw.efSearch = int(manifest["config"].get("hnsw_ef_search", 64))
         current = "sentence_vectors.npy"
         sentence_vectors = _load_vectors(folder / current)
         if sentence_vectors.shape != (len(sentences), dim) or sentence_vectors.dtype != np.float32:
             raise ValueError(f"has shape {sentence_vectors.shape}, expected {(len(sentences), dim)}")
+        _check_unit_rows(sentence_vectors)
         current = "sentence_df.json"
         sentence_df = json.loads((folder / current).read_text(encoding="utf-8"))
         current = "lexical/"
@@ -469,12 +480,27 @@ def load_index(folder: Path) -> Index:
                 raise ValueError(f"has {analysis.size} sentences, expected {len(sentences)}")
     except (IndexMismatchError, IndexNotFoundError):
         raise
+    except DamagedFile as exc:
+        raise IndexCorruptError(f"index at {str(folder)!r} is damaged: {exc.name}: {exc}") from None
     except Exception as exc:  # any unreadable file becomes one clear message
         raise IndexCorruptError(
             f"index at {str(folder)!r} is unreadable: {current}: {type(exc).__name__}: {exc}"
         ) from None
     return Index(folder, manifest, documents, chunks, sentences, sentence_vectors,
                  faiss_index, lexical, sentence_df, analysis)
+
+
+def _check_unit_rows(vectors: np.ndarray, sample: int = 64) -> None:
+    """Raise ValueError unless a sample of ``vectors``' rows (spread over all of
+    them) is finite with unit norm, as every stored vector is: a cheap check
+    that catches damage inside a file too large to checksum on each open."""
+    if not len(vectors):
+        return
+    rows = np.asarray(vectors[np.unique(np.linspace(0, len(vectors) - 1, min(sample, len(vectors)))
+                                        .astype(np.int64))], dtype=np.float64)
+    norms = np.linalg.norm(rows, axis=1) if np.isfinite(rows).all() else None
+    if norms is None or np.minimum(np.abs(norms - 1.0), norms).max() > 1e-3:   # unit, or empty text
+        raise ValueError("holds vectors that are not unit length (the file is damaged)")
 
 
 def _check_manifest(manifest: dict) -> None:

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--index-dir", metavar="DIR",
                       help="the index (default: $QA_INDEX_DIR, else the bundled article's cached index)")
     info.add_argument("--json", action="store_true", help="print the manifest and sizes as JSON")
+    info.add_argument("--verify", action="store_true",
+                      help="also check every file against the checksums in the manifest (opening "
+                           "an index checks the files of up to 64 MB)")
     _quiet(info)
     return parser
 
@@ -207,7 +210,7 @@ def run(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "info":
-            return show_info(args.index_dir, as_json=args.json)
+            return show_info(args.index_dir, as_json=args.json, check=args.verify)
         limit = max_file_bytes(args.max_file_mb)
         if args.command == "index":
             bot = QA.load(args.paths, index_dir=args.index_dir, progress=not args.quiet,
@@ -249,9 +252,10 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
-def show_info(index_dir: str | None, *, as_json: bool) -> int:
+def show_info(index_dir: str | None, *, as_json: bool, check: bool = False) -> int:
     """Print what the index in ``index_dir`` holds, from its manifest (the index
-    itself is not loaded). Raises ``IndexNotFoundError``/``IndexCorruptError``."""
+    itself is not loaded); with ``check``, first verify every file against the
+    manifest's checksums. Raises ``IndexNotFoundError``/``IndexCorruptError``."""
     from pathlib import Path
 
     from qa.api import BUNDLED, cache_root
@@ -268,6 +272,16 @@ def show_info(index_dir: str | None, *, as_json: bool) -> int:
     except IndexNotFoundError:
         raise IndexNotFoundError(f"no index at {str(folder)!r}: build one with "
                                  f"python -m qa index PATH ... --index-dir {str(folder)!r}") from None
+    verified = None
+    if check:
+        from index.errors import IndexCorruptError
+        from index.integrity import DamagedFile, verify
+
+        try:
+            verified = verify(folder, manifest.get("files"), max_bytes=None)
+        except DamagedFile as exc:
+            raise IndexCorruptError(f"index at {str(folder)!r} is damaged: {exc.name}: {exc}; "
+                                    "build it again") from None
     size = disk_usage(folder)
     calibration = read_calibration(folder)
     if as_json:
@@ -275,6 +289,9 @@ def show_info(index_dir: str | None, *, as_json: bool) -> int:
                          "manifest": manifest}, ensure_ascii=False, indent=2))
         return 0
     emit(format_info(folder, manifest, size, calibration))
+    if check:
+        emit(f"Verified: all {verified:,} files match the manifest's checksums." if verified else
+             "Nothing to verify: this index was built before docqa kept checksums.")
     return 0
 
 

@@ -179,6 +179,12 @@ def test_a_faiss_file_that_disagrees_with_the_manifest_is_corrupt(docs, tmp_path
     build(docs, tmp_path / "idx", fake_embedder, HNSW)
     build(docs, tmp_path / "flat", fake_embedder)
     os.replace(tmp_path / "flat" / "index.faiss", tmp_path / "idx" / "index.faiss")
+    with pytest.raises(IndexCorruptError, match="damaged: index.faiss: it has"):
+        load_index(tmp_path / "idx")   # the manifest's record of the file
+    manifest_path = tmp_path / "idx" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    del manifest["files"]   # as an index built before the records were kept
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="index.faiss.*IndexFlatIP"):
         load_index(tmp_path / "idx")
 
