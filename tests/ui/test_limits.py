@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 from ui.limits import BUSY_MESSAGE, RequestLimits
 
@@ -26,10 +27,23 @@ def call(middleware, path, body=b"", *, content_length=True, chunks=1):
         await middleware({"type": "http", "path": path, "headers": headers}, receive, send)
 
     middleware.app.read = read
-    asyncio.run(run())
+    # In a thread of its own: the browser tests' Playwright may hold this thread's event loop.
+    failure = []
+    worker = threading.Thread(target=lambda: failure.extend(_run_catching(run)))
+    worker.start()
+    worker.join(30)
+    assert not failure, failure
     start = next(m for m in sent if m["type"] == "http.response.start")
     payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return start["status"], dict(start["headers"]), payload, b"".join(read)
+
+
+def _run_catching(coroutine_fn) -> list[BaseException]:
+    try:
+        asyncio.run(coroutine_fn())
+    except BaseException as exc:   # handed to the test's thread
+        return [exc]
+    return []
 
 
 class EchoApp:
