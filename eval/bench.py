@@ -103,6 +103,7 @@ from pathlib import Path
 import numpy as np
 
 from index.files import write_json_atomic
+from qa import InputError
 from qa.cli import EXIT_USAGE, bounded, positive_int, setup_logging
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).expanduser().resolve()
     try:
         if out.exists() and not out.is_dir():
-            raise ValueError(f"--out {str(out)!r} is a file, not a folder")
+            raise InputError(f"--out {str(out)!r} is a file, not a folder")
         questions = [q.question for q in load_questions(args.questions).questions]
         docs = [str(Path(d).expanduser().resolve()) for d in args.docs] if args.docs else None
         previous = _read_previous(out / "bench.json")

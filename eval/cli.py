@@ -18,7 +18,7 @@ import time
 from contextlib import suppress
 from pathlib import Path
 
-from index.errors import WriteError
+from index.errors import InputError, WriteError
 from index.files import remove_tree, write_error
 from qa.cli import (EXIT_USAGE, emit, error_line, max_file_bytes, positive_int, positive_number,
                     setup_logging, stdout_closed, unit_interval)
@@ -72,7 +72,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         qset = load_questions(args.questions)
         if qset.format == "squad" and args.docs:
-            raise ValueError(f"--docs does not go with a SQuAD file: {args.questions} "
+            raise InputError(f"--docs does not go with a SQuAD file: {args.questions} "
                              "brings its own articles as documents")
         check_output_folder(out, probe=True)
         limit = max_file_bytes(args.max_file_mb)
@@ -143,7 +143,7 @@ def check_output_folder(out: Path, *, probe: bool = False) -> None:
     a long run an unwritable place (a read-only disk, ``/proc``) is a
     ``WriteError`` too; nothing is left behind."""
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file, not a folder")
+        raise InputError(f"--out {str(out)!r} is a file, not a folder")
     above = next((p for p in out.absolute().parents if p.exists()), None)
     if above is not None and not above.is_dir():
         raise WriteError(f"cannot write the evaluation report at {str(out)!r}: "
@@ -156,7 +156,7 @@ def check_output_folder(out: Path, *, probe: bool = False) -> None:
     if out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS)
         if foreign:
-            raise ValueError(f"refusing to write into {str(out)!r}: it holds other files "
+            raise InputError(f"refusing to write into {str(out)!r}: it holds other files "
                              f"({', '.join(foreign[:3])})")
 
 

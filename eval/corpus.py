@@ -23,7 +23,7 @@ from pathlib import Path
 
 from index.chunk import chunk_document
 from index.ingest import load_documents
-from qa import IndexConfig
+from qa import IndexConfig, InputError
 from qa.api import BUNDLED
 
 MIN_DOCSTRING = 120      # characters: shorter ones are mostly one-line signatures
@@ -115,7 +115,7 @@ def write_corpus(folder: Path, min_chunks: int, *, config: IndexConfig | None = 
             path.write_text(text, encoding="utf-8")
             chunks += _chunk_count(load_documents([path])[0], config)
         if chunks < min_chunks:
-            raise ValueError(f"the installed modules hold only {chunks:,} chunks of docstrings, "
+            raise InputError(f"the installed modules hold only {chunks:,} chunks of docstrings, "
                              f"fewer than the {min_chunks:,} asked for")
         (tmp / ".corpus").write_text(f"{key}\n", encoding="utf-8")
         if folder.exists():

@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa import InputError
 from qa.api import QuestionError, clean_question
 
 
-class EvalInputError(ValueError):
+class EvalInputError(InputError):
     """A question file cannot be used; the message starts with ``file:line:``."""
 
 
@@ -44,7 +45,7 @@ class QuestionSet:
         """Write a SQuAD set's articles as ``.txt`` files into a folder under
         ``root`` named after the file's hash (reused when already there); return it."""
         if not self.documents:
-            raise ValueError(f"{self.path} holds no documents (it is a {self.format} file)")
+            raise InputError(f"{self.path} holds no documents (it is a {self.format} file)")
         folder = Path(root) / f"{_slug(self.path.stem)}-{self.sha256[:12]}"
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in self.documents:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa import InputError
+
 _PUNCTUATION = set(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 RECALL_KS = (1, 3, 5, 10)
@@ -158,7 +160,7 @@ def calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> 
 def compute_metrics(outcomes: list[Outcome], *, threshold: float) -> dict:
     """Every headline figure, from per-question outcomes."""
     if not outcomes:
-        raise ValueError("no questions to score")
+        raise InputError("no questions to score")
     answerable = [o for o in outcomes if o.answerable]
     unanswerable = [o for o in outcomes if not o.answerable]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from eval.data import EvalQuestion, QuestionSet
 from eval.metrics import (RECALL_KS, Outcome, compute_metrics, contains_answer, error_category,
                           score, threshold_sweep)
-from qa import QA
+from qa import QA, InputError
 from qa.config import DEFAULT_TOP_K
 
 WARM_UP = "What is this document about?"   # asked once before the timed questions
@@ -35,9 +35,9 @@ def evaluate(bot: QA, questions: QuestionSet | list[EvalQuestion], *, top_k: int
     """
     items = list(questions.questions if isinstance(questions, QuestionSet) else questions)
     if not items:
-        raise ValueError("no questions to evaluate")
+        raise InputError("no questions to evaluate")
     if top_k <= 0:
-        raise ValueError(f"top_k must be > 0, got {top_k}")
+        raise InputError(f"top_k must be > 0, got {top_k}")
     from tqdm.auto import tqdm
 
     bot.ask(WARM_UP, top_k=top_k)  # lazy model loads and caches, not timed (not a question of the set)

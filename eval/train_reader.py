@@ -40,7 +40,7 @@ import numpy as np
 
 from eval.data import EvalQuestion, load_questions
 from eval.metrics import CORRECT_F1, calibration_error, contains_answer, exact_match, f1
-from qa import QA
+from qa import QA, InputError
 from qa.api import clean_question
 from qa.config import DEFAULT_TOP_K
 from qa.features import SPAN_FEATURES, question_words, word_vectors
@@ -125,7 +125,7 @@ def assign_folds(questions: list[EvalQuestion], folds: int) -> dict[str, int]:
     for q in questions:
         source.setdefault(q.group or q.id, source_of(q.id))
     if len(source) < folds:
-        raise ValueError(f"{len(source)} articles cannot make {folds} folds")
+        raise InputError(f"{len(source)} articles cannot make {folds} folds")
     out: dict[str, int] = {}
     for s in sorted(set(source.values())):
         for i, g in enumerate(sorted(g for g in source if source[g] == s)):

@@ -3,6 +3,8 @@ change to any of them makes the next load rebuild the index."""
 
 from __future__ import annotations
 
+from index.errors import InputError
+
 from dataclasses import asdict, dataclass
 
 # Bump when the on-disk layout or the meaning of a stored field changes.
@@ -41,14 +43,14 @@ class IndexConfig:
 
     def __post_init__(self) -> None:
         if self.chunk_size <= 0:
-            raise ValueError(f"chunk_size must be > 0, got {self.chunk_size}")
+            raise InputError(f"chunk_size must be > 0, got {self.chunk_size}")
         if not 0 <= self.chunk_overlap < self.chunk_size:
-            raise ValueError(
+            raise InputError(
                 f"chunk_overlap must be in [0, chunk_size), got {self.chunk_overlap}"
             )
         for name in ("ann_min_chunks", "hnsw_m", "hnsw_ef_construction", "hnsw_ef_search"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return asdict(self)

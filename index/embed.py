@@ -6,6 +6,8 @@ model hub is ever contacted.
 
 from __future__ import annotations
 
+from index.errors import InputError
+
 import os
 from pathlib import Path
 
@@ -34,7 +36,7 @@ def model_path(model_name: str) -> Path:
     local = Path(model_name).expanduser()
     if local.is_dir():
         return local
-    raise ValueError(
+    raise InputError(
         f"unknown embedding model {model_name!r}: use {DEFAULT_MODEL!r} or a local model folder"
     )
 
@@ -50,9 +52,9 @@ class Embedder:
                  batch_size: int = BATCH_SIZE) -> None:
         threads = threads if threads is not None else DEFAULT_THREADS
         if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+            raise InputError(f"threads must be >= 1, got {threads}")
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
         self.name = model_name
         self.threads = threads
         self.batch_size = batch_size

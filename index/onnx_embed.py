@@ -43,6 +43,8 @@ An export folder holds three files:
 
 from __future__ import annotations
 
+from index.errors import InputError
+
 import hashlib
 import json
 import logging
@@ -444,4 +446,4 @@ def _read_meta(folder: Path) -> tuple[dict | None, str]:
 
 def _check_positive(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        raise InputError(f"{name} must be an integer >= 1, got {value!r}")

@@ -35,7 +35,7 @@ import numpy as np
 from index.analysis import ANALYSIS_VERSION, SentenceAnalysis
 from index.chunk import chunk_document
 from index.config import FORMAT_VERSION, IndexConfig
-from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, WriteError
+from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, InputError, WriteError
 from index.files import (check_replaceable, folder_lock, make_folder, remove_dead_temps, remove_tree,
                          swap_in, temp_folder_for, write_error, write_json_atomic)
 from index.integrity import DamagedFile, file_records, verify
@@ -152,7 +152,7 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
     disk the space is given back. Only an interruption keeps the work folder.
     """
     if not documents:
-        raise ValueError("cannot build an index of no documents")
+        raise InputError("cannot build an index of no documents")
     folder = Path(folder)
     check_writable_path(folder)
     check_replaceable(folder, OWN_FILES, "docqa index", IndexCorruptError)

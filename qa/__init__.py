@@ -9,13 +9,14 @@ Importing ``qa`` is cheap: torch and sentence-transformers load on first use.
 """
 
 from index.config import IndexConfig
-from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, IngestError, WriteError
+from index.errors import (DocqaError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, IngestError,
+                          InputError, WriteError)
 from qa.api import QA, QuestionError
 from qa.types import ABSTENTION, Answer, Reply
 
-# The errors an edge (CLI, UI, eval) turns into a one-line message.
-USER_ERRORS = (QuestionError, IngestError, IndexCorruptError, IndexMismatchError, IndexNotFoundError,
-               WriteError, ValueError)
+# The errors an edge (CLI, UI, eval) turns into a one-line message: every one a user can
+# cause. Anything else, a bare ValueError included, is a bug and shows as one.
+USER_ERRORS = (DocqaError,)
 
-__all__ = ["QA", "IndexConfig", "QuestionError", "IngestError", "IndexCorruptError", "IndexMismatchError",
+__all__ = ["QA", "IndexConfig", "DocqaError", "InputError", "QuestionError", "IngestError", "IndexCorruptError", "IndexMismatchError",
            "IndexNotFoundError", "WriteError", "USER_ERRORS", "Answer", "Reply", "ABSTENTION"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from index.config import IndexConfig
 from index.analysis import ANALYSIS_VERSION
 from index.embed import Embedder, model_path
-from index.errors import IndexMismatchError, IndexNotFoundError, WriteError
+from index.errors import IndexMismatchError, IndexNotFoundError, InputError, WriteError
 from index.ingest import load_documents
 from index.store import (Index, default_index_dir, load_index, open_index, read_calibration,
                          write_calibration)
@@ -51,7 +51,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class QuestionError(ValueError):
+class QuestionError(InputError):
     """The question cannot be asked (empty, too long, invalid Unicode); the message says why."""
 
 
@@ -92,7 +92,7 @@ def check_top_k(top_k) -> int:
             k = 0
         if k >= 1:
             return k
-    raise ValueError(f"top_k must be a whole number >= 1, got {show_value(top_k)}")
+    raise InputError(f"top_k must be a whole number >= 1, got {show_value(top_k)}")
 
 
 def check_threshold(threshold) -> float:
@@ -102,28 +102,31 @@ def check_threshold(threshold) -> float:
         t = float(threshold)
         if 0.0 <= t <= 1.0:   # False for NaN
             return t
-    raise ValueError(f"threshold must be a number in [0, 1], got {show_value(threshold)}")
+    raise InputError(f"threshold must be a number in [0, 1], got {show_value(threshold)}")
 
 
 def check_paths(paths) -> list:
     """``QA.load``'s ``paths`` as a non-empty list: one ``str``/``PathLike`` is one
     path, a list or tuple of them is several; None is the bundled article.
-    Anything else, an empty list or an empty path raises ``ValueError``."""
+    Anything else, an empty list, an empty path or one with a NUL character
+    raises ``InputError``."""
     if paths is None:
         return [BUNDLED]
     items = [paths] if isinstance(paths, (str, os.PathLike)) else paths
     if not isinstance(items, (list, tuple)):
-        raise ValueError(f"paths must be a file or folder path or a list of them, "
+        raise InputError(f"paths must be a file or folder path or a list of them, "
                          f"got {type(paths).__name__}")
     if not items:
-        raise ValueError("paths is empty: give at least one file or folder, "
+        raise InputError("paths is empty: give at least one file or folder, "
                          "or None for the bundled article")
     for p in items:
         if not isinstance(p, (str, os.PathLike)):
-            raise ValueError(f"paths must hold file or folder paths (str or Path), "
+            raise InputError(f"paths must hold file or folder paths (str or Path), "
                              f"got {show_value(p)}")
         if not str(p):
-            raise ValueError("paths holds an empty path ''")
+            raise InputError("paths holds an empty path ''")
+        if "\x00" in os.fspath(p) if isinstance(os.fspath(p), str) else b"\x00" in os.fspath(p):
+            raise InputError(f"paths holds a path with a NUL character: {show_value(p)}")
     return list(items)
 
 
@@ -134,7 +137,7 @@ def check_max_file_bytes(max_file_bytes) -> int | None:
     try:
         return check_top_k(max_file_bytes)
     except ValueError:
-        raise ValueError(f"max_file_bytes must be a whole number >= 1 or None, "
+        raise InputError(f"max_file_bytes must be a whole number >= 1 or None, "
                          f"got {show_value(max_file_bytes)}") from None
 
 
@@ -213,7 +216,7 @@ class QA:
         if threshold is not None:
             threshold = check_threshold(threshold)
         if index_dir is not None and not isinstance(index_dir, (str, os.PathLike)):
-            raise ValueError(f"index_dir must be a folder path, got {show_value(index_dir)}")
+            raise InputError(f"index_dir must be a folder path, got {show_value(index_dir)}")
         config = config if config is not None else IndexConfig()
         if index_dir is None:
             env = os.environ.get("QA_INDEX_DIR")
@@ -224,7 +227,7 @@ class QA:
         if embedder is None:
             embedder = Embedder(config.model_name, threads=threads)
         elif embedder.name != config.model_name:
-            raise ValueError(f"embedder is {embedder.name!r}, the settings ask for {config.model_name!r}")
+            raise InputError(f"embedder is {embedder.name!r}, the settings ask for {config.model_name!r}")
         index = open_index(documents, Path(index_dir).expanduser(), config=config,
                            embedder=embedder, progress=progress)
         return cls._ready(index, embedder, threshold=threshold, encoder=encoder)
@@ -245,7 +248,7 @@ class QA:
         ``threshold``, ``embedder`` and ``encoder`` are as for ``load``.
         """
         if not isinstance(index_dir, (str, os.PathLike)):
-            raise ValueError(f"index_dir must be a folder path, got {show_value(index_dir)}")
+            raise InputError(f"index_dir must be a folder path, got {show_value(index_dir)}")
         if threshold is not None:
             threshold = check_threshold(threshold)
         folder = Path(index_dir).expanduser()
@@ -321,7 +324,7 @@ class QA:
         """Answer several questions (a list or tuple of strings), embedding them
         in one batch; a single string is refused (``ask`` takes one)."""
         if not isinstance(questions, (list, tuple)):
-            raise ValueError(f"questions must be a list of strings (ask() takes one), "
+            raise InputError(f"questions must be a list of strings (ask() takes one), "
                              f"got {show_value(questions)}")
         top_k = check_top_k(top_k)
         return self._answer([clean_question(q) for q in questions], top_k)
@@ -332,7 +335,7 @@ class QA:
         ``depth`` (for retrieval metrics), from the same single encoding of
         each question. The first ``top_k`` of the ranking are the ones read."""
         if not isinstance(questions, (list, tuple)):
-            raise ValueError(f"questions must be a list of strings, got {show_value(questions)}")
+            raise InputError(f"questions must be a list of strings, got {show_value(questions)}")
         top_k, depth = check_top_k(top_k), check_top_k(depth)
         traces: list[Trace] = []
         replies = self._answer([clean_question(q) for q in questions], top_k, depth=depth,
@@ -427,5 +430,5 @@ def _positive_int(name: str, value: str) -> int:
     except ValueError:
         n = 0
     if n < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
     return n

@@ -24,6 +24,7 @@ import sys
 import textwrap
 import time
 
+from index.errors import InputError
 from qa.config import DEFAULT_MAX_FILE_MB, DEFAULT_TOP_K, MB
 
 EXIT_USAGE = 2
@@ -99,7 +100,7 @@ def max_file_bytes(flag_mb: float | None) -> int:
         try:
             mb = positive_number(env)
         except argparse.ArgumentTypeError as exc:
-            raise ValueError(f"QA_MAX_FILE_MB {exc}") from None
+            raise InputError(f"QA_MAX_FILE_MB {exc}") from None
     return max(1, int((mb if mb is not None else DEFAULT_MAX_FILE_MB) * MB))
 
 
@@ -333,30 +334,30 @@ def process_age() -> float:
         return 0.0
 
 
+CLI_SNIPPET_CHARS = 160
+
+
 def format_reply(reply, bot) -> str:
-    from qa.types import ABSTENTION, confidence_label, paragraph_number
+    from qa.types import (ABSTENTION, citation, closest_passages, confidence_label, passage_place,
+                          snippet)
 
     width = 88
+    documents = bot.index.documents
     if reply.answer is None:
         lines = [ABSTENTION]
         if reply.passages:
             lines.append("Closest passages:")
-        for i, hit in enumerate(reply.passages[:3], start=1):
-            c = hit.chunk
-            title = bot.index.documents[c.doc_id].title
-            snippet = " ".join(c.text.split())
-            snippet = snippet if len(snippet) <= 160 else snippet[:157] + "..."
-            lines.append(f"  {i}. {title}, characters {c.start}-{c.end}: {snippet}")
+        for i, hit in enumerate(closest_passages(reply), start=1):
+            lines.append(f"  {i}. {passage_place(hit, documents)}: "
+                         f"{snippet(hit.chunk.text, CLI_SNIPPET_CHARS)}")
         return "\n".join(lines)
     a = reply.answer
-    doc_text = bot.index.documents[a.doc_id].text
     quote = textwrap.fill(f"“{' '.join(a.sentence.split())}”", width=width,
                           initial_indent="  ", subsequent_indent="  ")
     return "\n".join([
         f"Answer: {a.text}",
         quote,
-        f"Source: {a.title}, paragraph {paragraph_number(doc_text, a.start)}, "
-        f"characters {a.start}-{a.end}",
+        f"Source: {citation(a, documents[a.doc_id].text)}",
         f"Confidence: {confidence_label(a.confidence)} ({a.confidence:.2f})",
     ])
 

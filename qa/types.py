@@ -97,3 +97,39 @@ def paragraph_number(text: str, offset: int) -> int:
     2
     """
     return 1 + len(_PARAGRAPH_BREAK.findall(text[:offset].lstrip()))
+
+
+# How a reply is cited and how an abstention offers passages: written once, here,
+# for the command line (plain text) and the web UI (which escapes them).
+CLOSEST_PASSAGES = 3   # passages an abstention offers
+
+
+def citation(answer: Answer, doc_text: str) -> str:
+    """Where the answer is: title, paragraph number and character range.
+
+    The range is the half-open ``[start, end)`` of the API, written ``start-end``.
+    """
+    return (f"{answer.title}, paragraph {paragraph_number(doc_text, answer.start)}, "
+            f"characters {answer.start}-{answer.end}")
+
+
+def passage_place(hit: Hit, documents) -> str:
+    """Where a passage is: its document's title and character range."""
+    c = hit.chunk
+    title = documents[c.doc_id].title if c.doc_id in documents else c.doc_id
+    return f"{title}, characters {c.start}-{c.end}"
+
+
+def closest_passages(reply: "Reply") -> tuple[Hit, ...]:
+    """The passages an abstention offers instead of an answer, best first."""
+    return reply.passages[:CLOSEST_PASSAGES]
+
+
+def snippet(text: str, limit: int) -> str:
+    """``text`` with white space folded, cut at a word boundary to about ``limit`` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0]
+    return cut + " …"
+

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from qa import QA, USER_ERRORS
+from qa import QA, USER_ERRORS, InputError
 from index.store import disk_usage
 from qa.api import cache_root
 from ui import memory, render
@@ -44,7 +44,7 @@ BUNDLED_KEY = "bundled"
 UPLOAD_KEY = re.compile(r"upload-[0-9a-f]{16}")   # also a folder name: nothing else is accepted
 
 
-class UploadGoneError(ValueError):
+class UploadGoneError(InputError):
     """A session's uploaded documents were deleted (the storage limit); upload them again."""
 
 
@@ -219,7 +219,7 @@ class Library:
             pass
 
 
-class UploadStorageError(ValueError):
+class UploadStorageError(InputError):
     """An upload cannot be stored on this server's disk."""
 
 
@@ -248,23 +248,23 @@ def check_uploads(files: list[str | Path] | None, max_file_bytes: int) -> list[t
     before ``QA.load`` reads them: at least one file, a readable suffix, distinct
     names, and no file over ``max_file_bytes``. Raises ``ValueError`` saying which file."""
     if not files:
-        raise ValueError(f"no file was received. Choose .txt or .md files of up to "
+        raise InputError(f"no file was received. Choose .txt or .md files of up to "
                          f"{format_size(max_file_bytes)} each; the upload box refuses bigger ones")
     if len(files) > MAX_UPLOAD_FILES:
-        raise ValueError(f"{len(files)} files were chosen; upload at most {MAX_UPLOAD_FILES} at once")
+        raise InputError(f"{len(files)} files were chosen; upload at most {MAX_UPLOAD_FILES} at once")
     checked: list[tuple[str, Path]] = []
     seen: set[str] = set()
     for raw in files:
         path = Path(raw)
         name = path.name
         if path.suffix.lower() not in UPLOAD_SUFFIXES:
-            raise ValueError(f"{name!r} is not a .txt or .md file ({path.suffix or 'no suffix'}); "
+            raise InputError(f"{name!r} is not a .txt or .md file ({path.suffix or 'no suffix'}); "
                              f"upload {', '.join(UPLOAD_SUFFIXES)} files")
         if name in seen:
-            raise ValueError(f"two uploaded files are named {name!r}; rename one")
+            raise InputError(f"two uploaded files are named {name!r}; rename one")
         size = path.stat().st_size
         if size > max_file_bytes:
-            raise ValueError(f"{name!r} is {format_size(size)}; the limit is "
+            raise InputError(f"{name!r} is {format_size(size)}; the limit is "
                              f"{format_size(max_file_bytes)} per file")
         seen.add(name)
         checked.append((name, path))
@@ -499,7 +499,7 @@ def build_app(bot: QA, *, bundled: bool = True, max_upload_mb: float = DEFAULT_M
     ``app.docqa_handlers`` is the ``Handlers`` behind it."""
     for name, value in (("max_upload_mb", max_upload_mb), ("max_storage_mb", max_storage_mb)):
         if not value > 0:
-            raise ValueError(f"{name} must be > 0, got {value}")
+            raise InputError(f"{name} must be > 0, got {value}")
     indexer = Indexer(slots=INDEX_CONCURRENCY)
     atexit.register(indexer.close)   # no worker outlives the server
     library = Library(bot, bundled=bundled,

@@ -15,10 +15,10 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 
-from qa.types import ABSTENTION, Answer, Reply, confidence_label, paragraph_number
+from qa.types import (ABSTENTION, CLOSEST_PASSAGES, Reply, citation, closest_passages,  # noqa: F401
+                      confidence_label, passage_place, snippet)
 
-# How many of the closest passages an abstention offers, and how long their snippets are.
-CLOSEST_PASSAGES = 3
+# How long the snippets of the closest passages are (how many: qa.types.CLOSEST_PASSAGES).
 SNIPPET_CHARS = 240
 # A question longer than this is shortened in the chat bubble (it is refused anyway).
 QUESTION_BUBBLE_CHARS = 400
@@ -87,16 +87,6 @@ def mark_spans(text: str, spans: Sequence[tuple[int, int, str]], *, offset: int 
     return "".join(out)
 
 
-def citation(answer: Answer, doc_text: str) -> str:
-    """Where the answer is: title, paragraph number and character range (plain text).
-
-    The range is the half-open ``[start, end)`` of the API, written ``start-end``
-    as the CLI prints it.
-    """
-    return (f"{answer.title}, paragraph {paragraph_number(doc_text, answer.start)}, "
-            f"characters {answer.start}-{answer.end}")
-
-
 def confidence_text(confidence: float) -> str:
     """``"high (0.93)"``: the word, then the number."""
     return f"{confidence_label(confidence)} ({confidence:.2f})"
@@ -142,26 +132,12 @@ def _render_answer(reply: Reply, documents: Mapping) -> str:
 
 def render_abstention(reply: Reply, documents: Mapping) -> str:
     """"The document does not say." and the closest passages, as snippets."""
-    items = []
-    for hit in reply.passages[:CLOSEST_PASSAGES]:
-        c = hit.chunk
-        title = documents[c.doc_id].title if c.doc_id in documents else c.doc_id
-        items.append(
-            f'<li><span class="docqa-where">{escape(title)}, characters {c.start}-{c.end}</span>: '
-            f"{escape(snippet(c.text))}</li>")
+    items = [f'<li><span class="docqa-where">{escape(passage_place(hit, documents))}</span>: '
+             f"{escape(snippet(hit.chunk.text, SNIPPET_CHARS))}</li>" for hit in closest_passages(reply)]
     closest = (f'<p class="docqa-meta">Closest passages:</p><ol class="docqa-closest">{"".join(items)}</ol>'
                if items else "")
     return (f'<div class="docqa-reply docqa-abstain"><p><strong>{escape(ABSTENTION)}</strong></p>'
             f"{closest}</div>")
-
-
-def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    """``text`` with white space folded, cut at a word boundary to about ``limit`` characters."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    cut = flat[:limit].rsplit(" ", 1)[0]
-    return cut + " …"
 
 
 def render_error(message: str) -> str:

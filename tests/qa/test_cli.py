@@ -127,3 +127,15 @@ def test_a_cached_answer_never_imports_torch(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "AFTER IMPORT False" in out.stdout and "AFTER ASK False" in out.stdout, out.stdout
     assert '"text": "100 billion US dollars"' in out.stdout
+
+
+def test_a_user_error_is_one_line_but_a_bug_is_a_traceback(tmp_path, capsys, monkeypatch):
+    """Issue 12: every ValueError was shown as a user error, bugs included."""
+    from qa import QA, InputError
+
+    monkeypatch.setattr(QA, "ask", lambda self, *a, **k: (_ for _ in ()).throw(InputError("bad value 7")))
+    code, out, err = run(capsys, "ask", "Who?", "--docs", BUNDLED_ARTICLE, "--index-dir", str(tmp_path / "i"), "-q")
+    assert (code, out, err.strip()) == (2, "", "error: bad value 7")
+    monkeypatch.setattr(QA, "ask", lambda self, *a, **k: (_ for _ in ()).throw(ValueError("a bug")))
+    with pytest.raises(ValueError, match="a bug"):
+        run(capsys, "ask", "Who?", "--docs", BUNDLED_ARTICLE, "--index-dir", str(tmp_path / "i"), "-q")
