@@ -51,6 +51,9 @@ CALIBRATION = "calibration.json"  # optional: the abstention threshold fitted by
 OWN_FILES = (MANIFEST, CALIBRATION, "index.faiss", "chunks.jsonl", "sentences.jsonl",
              "sentence_vectors.npy", "documents.jsonl", "sentence_df.json", "lexical", "analysis")
 EMBED_BATCH = 256  # texts per progress-bar step
+# Settings of how an index is searched, not of what it holds: applied when it is
+# opened (Index.set_search_settings); a change never makes it stale.
+SEARCH_SETTINGS = ("hnsw_ef_search",)
 
 
 class Index:
@@ -107,6 +110,20 @@ class Index:
         # the wrong passage.
         return [Hit(self.chunks[i], float(s), dense=float(s))
                 for s, i in zip(scores[0], ids[0]) if i >= 0]
+
+    def chunk_vectors(self, chunk_ids) -> np.ndarray:
+        """The stored vectors of ``chunk_ids``, one float32 row each (so ``qa/``
+        never reaches into FAISS)."""
+        return self.faiss_index.reconstruct_batch(np.asarray(chunk_ids, dtype=np.int64))
+
+    def set_search_settings(self, config: IndexConfig) -> None:
+        """Use ``config``'s search-time settings (``SEARCH_SETTINGS``) from now on:
+        they change how the index is searched, not what it holds, so changing
+        them never rebuilds it."""
+        import faiss
+
+        if isinstance(self.faiss_index, faiss.IndexHNSW):
+            self.faiss_index.hnsw.efSearch = config.hnsw_ef_search
 
     def search_exact(self, query_vector: np.ndarray, top_k: int) -> list[Hit]:
         """Like ``search``, but always exact (brute force over every chunk vector),
@@ -555,7 +572,8 @@ def stale_reason(manifest: dict, documents: list[Document], config: IndexConfig,
                 f"(found {manifest.get('analysis')!r}; the vectors are reused)")
     old_config = manifest.get("config", {})
     changed = [f"{k} {old_config.get(k)!r} -> {v!r}"
-               for k, v in config.to_dict().items() if old_config.get(k) != v]
+               for k, v in config.to_dict().items()
+               if old_config.get(k) != v and k not in SEARCH_SETTINGS]
     if changed:
         return "settings changed: " + ", ".join(changed)
     old = {d["doc_id"]: d["sha256"] for d in manifest["documents"]}
@@ -585,12 +603,15 @@ def open_index(documents: list[Document], folder: Path, *, config: IndexConfig,
         if stale_reason(index.manifest, documents, config, embedder.name) is None:
             log.info("Using the cached index at %s (%d chunks): nothing to embed.",
                      folder, len(index.chunks))
+            index.set_search_settings(config)
             return index
     except (IndexNotFoundError, IndexCorruptError, IndexMismatchError):
         pass
     with folder_lock(folder, "building the index at"):
-        return _open_or_build(documents, folder, config=config, embedder=embedder,
-                              progress=progress)
+        index = _open_or_build(documents, folder, config=config, embedder=embedder,
+                               progress=progress)
+    index.set_search_settings(config)
+    return index
 
 
 def _open_or_build(documents: list[Document], folder: Path, *, config: IndexConfig,
@@ -642,35 +663,3 @@ def disk_usage(folder: Path) -> int:
             except OSError:
                 pass
     return total
-
-
-def read_calibration(folder: Path) -> dict | None:
-    """The calibration stored with the index in ``folder`` (``{"threshold": t, ...}``),
-    or None when there is none or it is unreadable (logged)."""
-    path = Path(folder) / CALIBRATION
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        threshold = float(data["threshold"])
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold {threshold} is outside [0, 1]")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("Ignoring %s: %s.", path, exc)
-        return None
-    return {**data, "threshold": threshold}
-
-
-def write_calibration(folder: Path, data: dict) -> None:
-    """Write ``data`` as the index's calibration, atomically (temp file, then
-    rename). Raises ``WriteError`` naming the file when it cannot be written."""
-    write_json_atomic(Path(folder) / CALIBRATION, data)
-
-
-def default_index_dir(cache_root: Path, paths: list[str | Path]) -> Path:
-    """A folder under ``cache_root`` named after the sources, one per set of paths."""
-    resolved = sorted(str(Path(p).expanduser().resolve()) for p in paths)
-    # surrogatepass: a path may hold undecodable bytes, as surrogates
-    key = hashlib.sha256("\n".join(resolved).encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in Path(resolved[0]).stem)[:40]
-    return Path(cache_root) / f"{stem}-{key}"

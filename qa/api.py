@@ -16,11 +16,11 @@ from index.analysis import ANALYSIS_VERSION
 from index.embed import Embedder, model_path
 from index.errors import IndexMismatchError, IndexNotFoundError, InputError, WriteError
 from index.ingest import load_documents
-from index.store import (Index, default_index_dir, load_index, open_index, read_calibration,
-                         write_calibration)
+from index.store import Index, load_index, open_index
 from index.types import Hit
 from qa.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_TOP_K, MAX_QUESTION_CHARS
 from qa.followup import Turn, resolve
+from qa.storage import cache_root, default_index_dir, read_calibration, write_calibration
 from qa.question import NAME_KINDS, analyze_question
 from qa.read import model_threshold, read_answers
 from qa.retrieve import retrieve
@@ -147,12 +147,6 @@ def show_value(value) -> str:
     text = " ".join(repr(value).split())
     text = text if len(text) <= 60 else text[:57] + "..."
     return f"{text} ({type(value).__name__})"
-
-
-def cache_root() -> Path:
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("docqa")) / "indexes"
 
 
 class QA:

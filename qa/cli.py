@@ -259,8 +259,10 @@ def show_info(index_dir: str | None, *, as_json: bool, check: bool = False) -> i
     manifest's checksums. Raises ``IndexNotFoundError``/``IndexCorruptError``."""
     from pathlib import Path
 
-    from qa.api import BUNDLED, cache_root
-    from index.store import default_index_dir, disk_usage, read_calibration, read_manifest
+    from qa.api import BUNDLED
+    from qa.storage import cache_root
+    from index.store import disk_usage, read_manifest
+    from qa.storage import default_index_dir, read_calibration
 
     if index_dir is None:
         env = os.environ.get("QA_INDEX_DIR")

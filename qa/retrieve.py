@@ -35,7 +35,7 @@ def retrieve(question: str, query_vector: np.ndarray, index: Index, *, top_k: in
     best = sorted(fused, key=lambda cid: (-fused[cid], cid))[:top_k]
     missing = [cid for cid in best if cid not in dense_score]
     if missing:  # found by BM25 only: still report its cosine similarity
-        vectors = index.faiss_index.reconstruct_batch(np.asarray(missing, dtype=np.int64))
+        vectors = index.chunk_vectors(missing)
         dense_score.update(zip(missing, (vectors @ np.asarray(query_vector, np.float32)).tolist()))
     return [Hit(index.chunks[cid], fused[cid], dense=float(dense_score[cid]),
                 lexical=lexical_score.get(cid)) for cid in best]

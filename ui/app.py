@@ -26,7 +26,7 @@ import gradio as gr
 
 from qa import QA, USER_ERRORS, InputError
 from index.store import disk_usage
-from qa.api import cache_root
+from qa.storage import cache_root
 from ui import memory, render
 from ui.config import (API_SESSION_TTL_S, ASK_CONCURRENCY, DEFAULT_HOST, DEFAULT_MAX_STORAGE_MB, DEFAULT_MAX_UPLOAD_MB,
                        DEFAULT_PORT, EXAMPLES, INDEX_CONCURRENCY, MAX_LOADED_UPLOADS, MAX_REQUEST_BYTES,

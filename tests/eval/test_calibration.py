@@ -11,7 +11,8 @@ import pytest
 
 from index.config import IndexConfig
 from index.ingest import load_documents
-from index.store import CALIBRATION, build_index, open_index, read_calibration, write_calibration
+from index.store import CALIBRATION, build_index, open_index
+from qa.storage import read_calibration, write_calibration
 from qa import QA
 
 CFG = IndexConfig(chunk_size=200, chunk_overlap=40)

@@ -523,7 +523,7 @@ def test_bad_options_exit_2(tmp_path, args):
 @pytest.mark.slow
 def test_calibrate_stores_the_best_threshold(squad_run, tmp_path):
     from eval import load_questions
-    from index.store import read_calibration
+    from qa.storage import read_calibration
     from qa import QA
 
     index_dir = tmp_path / "index"
@@ -552,7 +552,7 @@ def test_calibrate_stores_the_best_threshold(squad_run, tmp_path):
 
 @pytest.mark.slow
 def test_without_calibrate_nothing_is_stored(squad_run, api_result):
-    from index.store import read_calibration
+    from qa.storage import read_calibration
 
     assert squad_run.code == 0
     assert read_calibration(squad_run.index_dir) is None

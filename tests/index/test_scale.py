@@ -203,3 +203,18 @@ def test_changing_only_search_settings_reuses_every_vector(docs, tmp_path, fake_
 def test_search_settings_are_checked(field):
     with pytest.raises(ValueError, match=field):
         IndexConfig(**{field: 0})
+
+
+def test_changing_only_the_search_depth_rebuilds_nothing_and_takes_effect(docs, tmp_path, fake_embedder):
+    """Issue 12: hnsw_ef_search was part of the build settings, so changing it rebuilt the index."""
+    from dataclasses import replace
+
+    first = open_index(docs, tmp_path / "idx", config=HNSW, embedder=fake_embedder, progress=False)
+    built = (tmp_path / "idx" / "manifest.json").read_bytes()
+    before = fake_embedder.texts_embedded
+    deeper = replace(HNSW, hnsw_ef_search=HNSW.hnsw_ef_search * 2)
+    index = open_index(docs, tmp_path / "idx", config=deeper, embedder=fake_embedder, progress=False)
+    assert fake_embedder.texts_embedded == before
+    assert (tmp_path / "idx" / "manifest.json").read_bytes() == built   # not rebuilt
+    assert index.faiss_index.hnsw.efSearch == deeper.hnsw_ef_search
+    assert first.faiss_index.hnsw.efSearch == HNSW.hnsw_ef_search

@@ -17,7 +17,8 @@ from index.config import FORMAT_VERSION, IndexConfig
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.ingest import load_documents
 from index.sentences import split_sentences
-from index.store import build_index, default_index_dir, load_index, open_index
+from index.store import build_index, load_index, open_index
+from qa.storage import default_index_dir
 
 CFG = IndexConfig(chunk_size=200, chunk_overlap=40)
 QUERIES = ["windy weather in London", "trains of europe funding $13.9 billion",

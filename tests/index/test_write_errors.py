@@ -18,7 +18,8 @@ import pytest
 from index.config import IndexConfig
 from index.errors import WriteError
 from index.ingest import load_documents
-from index.store import build_index, load_index, open_index, write_calibration
+from index.store import build_index, load_index, open_index
+from qa.storage import write_calibration
 
 CFG = IndexConfig(chunk_size=200, chunk_overlap=40)
 
