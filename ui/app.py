@@ -357,15 +357,15 @@ class Handlers:
         new_key, job = self.library.start_bundled()
         yield from self._follow(new_key, job, key, history, "the bundled article")
 
-    def cancel(self, watch):
+    def cancel(self, watch) -> None:
         """Stop following this session's indexing (and stop the job when no
-        other session waits for the same files). Returns the message."""
+        other session waits for the same files). The upload's own handler then
+        says "Cancelled." (this one shows nothing: its reply could arrive after that)."""
         job = self.library.indexer.get((watch or "").split(":")[0])
         if job is None or job.finished:
-            return gr.skip()
+            return
         self._dropped.add(watch)
         self.library.indexer.cancel(job)
-        return render.render_upload_message("Cancelling…", ok=True)
 
     def _follow(self, new_key, job, key, history, names):
         history = list(history or [])
@@ -570,7 +570,7 @@ def build_app(bot: QA, *, bundled: bool = True, max_upload_mb: float = DEFAULT_M
                         api_visibility="private", show_progress="hidden")
         use_files.click(h.use_uploads, [files, key, chatbot, watch], switch_outputs, **indexing)
         use_bundled.click(h.use_bundled_article, [key, chatbot, watch], switch_outputs, **indexing)
-        cancel_btn.click(h.cancel, [watch], [upload_msg], queue=False, api_visibility="private")
+        cancel_btn.click(h.cancel, [watch], None, queue=False, api_visibility="private")
 
         # The programmatic endpoint: question in, reply.to_dict() out.
         gr.api(h.ask, api_name="ask", concurrency_id="ask", concurrency_limit=ASK_CONCURRENCY)

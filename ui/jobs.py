@@ -145,9 +145,10 @@ class Indexer:
         with self._lock:
             return set(self._active)
 
-    def cancel(self, job: Job) -> None:
+    def cancel(self, job: Job, *, wait: bool = False) -> None:
         """Stop watching ``job``; it is stopped once no session watches it.
-        Its worker is asked to stop, and killed after ``STOP_GRACE_S``."""
+        Its worker is asked to stop, and killed after ``STOP_GRACE_S``: in the
+        background, unless ``wait``."""
         with self._lock:
             job.watchers -= 1
             if job.watchers > 0 or job.finished:
@@ -157,8 +158,10 @@ class Indexer:
             self._active.pop(job.key, None)
             proc = job._proc
         job._finish(CANCELLED)
-        if proc is not None:
+        if proc is not None and wait:
             _stop(proc)
+        elif proc is not None:   # the caller (a click) need not wait for it
+            threading.Thread(target=_stop, args=(proc,), name=f"docqa-stop-{job.id}", daemon=True).start()
 
     def close(self) -> None:
         """Cancel every job and stop the worker threads (their processes too)."""
@@ -168,7 +171,7 @@ class Indexer:
             self._wake.notify_all()
         for job in jobs:
             job.watchers = 1
-            self.cancel(job)
+            self.cancel(job, wait=True)   # no worker outlives the server
 
     def _run(self) -> None:
         while True:

@@ -148,3 +148,41 @@ def test_upload_a_markdown_file_then_ask_about_it(open_page, bundled_url, tmp_pa
     assert reply.locator("strong").first.inner_text() == "Margaret Okafor"
     assert "Source: Garden notes, paragraph 2" in reply.inner_text()
     assert app.outside == []
+
+
+def test_an_upload_shows_its_progress_and_can_be_cancelled_in_the_page(open_page, ui_bot, tmp_path):
+    """Issue 11: indexing showed no real progress and could not be stopped."""
+    import sys
+    from pathlib import Path
+
+    from ui.app import build_app, launch
+    from uitest import free_port
+
+    app = build_app(ui_bot, bundled=True, state_dir=tmp_path / "state")
+    # The stand-in worker (tests/ui/fake_worker.py) takes a minute over a file named slow*.
+    app.docqa_handlers.library.indexer.command = [
+        sys.executable, str(Path(__file__).with_name("fake_worker.py"))]
+    try:
+        url = launch(app, port=free_port(), block=False)
+        slow = tmp_path / "slow.txt"
+        slow.write_text("a slow document", encoding="utf-8")
+        view = open_page(url)
+        page = view.page
+        page.get_by_text("Your documents").click()
+        page.locator("#docqa-files input[type=file]").set_input_files(str(slow))
+        page.locator("#docqa-files").get_by_text("slow.txt").first.wait_for()
+        page.locator("#docqa-use-files").click()
+        progress = page.locator("#docqa-upload-msg .docqa-upload-progress")
+        progress.get_by_text("Embedding chunks 1 of 4 (25%)").wait_for(timeout=60_000)
+        assert progress.inner_text().startswith("Indexing slow.txt: Embedding chunks 1 of 4 (25%)")
+        page.locator("#docqa-cancel").click()
+        page.locator("#docqa-upload-msg .docqa-upload-bad").wait_for(timeout=30_000)
+        assert page.locator("#docqa-upload-msg").inner_text() == (
+            "Cancelled. Still answering from the previous documents.")
+        page.locator("#docqa-cancel").wait_for(state="hidden")
+        reply = view.ask(AIIB_QUESTION)   # still the bundled article
+        assert AIIB_ANSWER in reply.inner_text()
+        assert view.outside == []
+    finally:
+        app.close()
+        app.docqa_handlers.library.indexer.close()
