@@ -20,10 +20,10 @@ from index.store import Index, load_index, open_index
 from index.types import Hit
 from qa.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_TOP_K, MAX_QUESTION_CHARS
 from qa.followup import Turn, resolve
-from qa.storage import cache_root, default_index_dir, read_calibration, write_calibration
+from qa.storage import cache_root, index_dir_for, no_index, read_calibration, write_calibration
 from qa.question import NAME_KINDS, analyze_question
 from qa.read import model_threshold, read_answers
-from qa.retrieve import retrieve
+from qa.retrieve import POOL, retrieve
 from qa.types import Reply, Trace
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,19 @@ def check_paths(paths) -> list:
     return list(items)
 
 
+def check_index_dir(index_dir) -> None:
+    """Raise ``InputError`` unless ``index_dir`` is a folder path (str or PathLike)."""
+    if not isinstance(index_dir, (str, os.PathLike)):
+        raise InputError(f"index_dir must be a folder path, got {show_value(index_dir)}")
+
+
+def torch_threads(threads: int | None) -> int | None:
+    """``threads``, else ``$QA_TORCH_THREADS`` when set (checked), else None (the default)."""
+    if threads is None and os.environ.get("QA_TORCH_THREADS"):
+        return _positive_int("QA_TORCH_THREADS", os.environ["QA_TORCH_THREADS"])
+    return threads
+
+
 def check_max_file_bytes(max_file_bytes) -> int | None:
     """``max_file_bytes`` as an ``int`` >= 1, or None (no limit)."""
     if max_file_bytes is None:
@@ -209,14 +222,11 @@ class QA:
         max_file_bytes = check_max_file_bytes(max_file_bytes)
         if threshold is not None:
             threshold = check_threshold(threshold)
-        if index_dir is not None and not isinstance(index_dir, (str, os.PathLike)):
-            raise InputError(f"index_dir must be a folder path, got {show_value(index_dir)}")
+        if index_dir is not None:
+            check_index_dir(index_dir)
         config = config if config is not None else IndexConfig()
-        if index_dir is None:
-            env = os.environ.get("QA_INDEX_DIR")
-            index_dir = Path(env) if env else default_index_dir(cache_root(), paths)
-        if threads is None and os.environ.get("QA_TORCH_THREADS"):
-            threads = _positive_int("QA_TORCH_THREADS", os.environ["QA_TORCH_THREADS"])
+        index_dir = index_dir if index_dir is not None else index_dir_for(paths)
+        threads = torch_threads(threads)
         documents = load_documents(paths, max_bytes=max_file_bytes)
         if embedder is None:
             embedder = Embedder(config.model_name, threads=threads)
@@ -241,17 +251,14 @@ class QA:
         ``embedder``/``encoder`` are of another model. ``threads``,
         ``threshold``, ``embedder`` and ``encoder`` are as for ``load``.
         """
-        if not isinstance(index_dir, (str, os.PathLike)):
-            raise InputError(f"index_dir must be a folder path, got {show_value(index_dir)}")
+        check_index_dir(index_dir)
         if threshold is not None:
             threshold = check_threshold(threshold)
         folder = Path(index_dir).expanduser()
         try:
             index = load_index(folder)
         except IndexNotFoundError:
-            raise IndexNotFoundError(
-                f"no index at {str(folder)!r}: build one with "
-                f"python -m qa index PATH ... --index-dir {str(folder)!r}") from None
+            raise no_index(folder) from None
         if index.manifest.get("analysis") != ANALYSIS_VERSION:   # the reader needs its layers
             raise IndexMismatchError(
                 f"the index at {str(folder)!r} was built by an older docqa (analysis version "
@@ -259,8 +266,7 @@ class QA:
                 f"with python -m qa index PATH ... --index-dir {str(folder)!r}")
         log.info("Using the index at %s as it is (%d documents, %d chunks); no source file is read.",
                  folder, len(index.documents), len(index.chunks))
-        if threads is None and os.environ.get("QA_TORCH_THREADS"):
-            threads = _positive_int("QA_TORCH_THREADS", os.environ["QA_TORCH_THREADS"])
+        threads = torch_threads(threads)
         if embedder is None:
             model_path(index.model_name)   # a model this install has, or one line saying so
             embedder = Embedder(index.model_name, threads=threads)
@@ -348,10 +354,13 @@ class QA:
         replies = []
         for text, vector in zip(texts, vectors):
             t1 = time.perf_counter()
-            hits = retrieve(text, vector, self.index, top_k=top_k)
-            if depth is not None:   # no second encoding; the search itself is ~0.5 ms
-                ranking = hits if depth == top_k else retrieve(text, vector, self.index, top_k=depth)
-                traces.append(Trace(tuple(ranking)))
+            if depth is None:
+                hits = retrieve(text, vector, self.index, top_k=top_k)
+            else:   # one search to the depth: its first top_k are the passages top_k reads
+                ranking = retrieve(text, vector, self.index, top_k=max(depth, top_k))
+                same_pool = max(POOL, depth) == max(POOL, top_k)
+                hits = ranking[:top_k] if same_pool else retrieve(text, vector, self.index, top_k=top_k)
+                traces.append(Trace(tuple(ranking[:depth])))
             t2 = time.perf_counter()
             answers = read_answers(analyze_question(text), vector, hits, self.index,
                                    model=self.reader_model, encode=self.encoder.embed_texts)

@@ -259,22 +259,16 @@ def show_info(index_dir: str | None, *, as_json: bool, check: bool = False) -> i
     manifest's checksums. Raises ``IndexNotFoundError``/``IndexCorruptError``."""
     from pathlib import Path
 
-    from qa.api import BUNDLED
-    from qa.storage import cache_root
-    from index.store import disk_usage, read_manifest
-    from qa.storage import default_index_dir, read_calibration
-
-    if index_dir is None:
-        env = os.environ.get("QA_INDEX_DIR")
-        index_dir = env or default_index_dir(cache_root(), [BUNDLED])
     from index.errors import IndexNotFoundError
+    from index.store import disk_usage, read_manifest
+    from qa.api import BUNDLED
+    from qa.storage import index_dir_for, no_index, read_calibration
 
-    folder = Path(index_dir).expanduser()
+    folder = Path(index_dir if index_dir is not None else index_dir_for([BUNDLED])).expanduser()
     try:
         manifest = read_manifest(folder)
     except IndexNotFoundError:
-        raise IndexNotFoundError(f"no index at {str(folder)!r}: build one with "
-                                 f"python -m qa index PATH ... --index-dir {str(folder)!r}") from None
+        raise no_index(folder) from None
     verified = None
     if check:
         from index.errors import IndexCorruptError

@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
+from index.errors import IndexNotFoundError
 from index.files import write_json_atomic
 from index.store import CALIBRATION
 
@@ -44,6 +46,19 @@ def write_calibration(folder: Path, data: dict) -> None:
     """Write ``data`` as the index's calibration, atomically (temp file, then
     rename). Raises ``WriteError`` naming the file when it cannot be written."""
     write_json_atomic(Path(folder) / CALIBRATION, data)
+
+
+def index_dir_for(paths: list[str | Path]) -> Path:
+    """Where the index of ``paths`` lives when no folder is given:
+    ``$QA_INDEX_DIR``, else a per-user cache folder named after the paths."""
+    env = os.environ.get("QA_INDEX_DIR")
+    return Path(env) if env else default_index_dir(cache_root(), paths)
+
+
+def no_index(folder: Path) -> IndexNotFoundError:
+    """The error for a folder with no index, saying how to build one."""
+    return IndexNotFoundError(f"no index at {str(folder)!r}: build one with "
+                              f"python -m qa index PATH ... --index-dir {str(folder)!r}")
 
 
 def default_index_dir(cache_root: Path, paths: list[str | Path]) -> Path:

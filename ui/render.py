@@ -15,8 +15,8 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 
-from qa.types import (ABSTENTION, CLOSEST_PASSAGES, Reply, citation, closest_passages,  # noqa: F401
-                      confidence_label, passage_place, snippet)
+from qa.types import (ABSTENTION, Reply, citation, closest_passages, confidence_label, passage_place,
+                      snippet)
 
 # How long the snippets of the closest passages are (how many: qa.types.CLOSEST_PASSAGES).
 SNIPPET_CHARS = 240

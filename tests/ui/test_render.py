@@ -9,7 +9,7 @@ import re
 import pytest
 
 from index.types import Chunk, Document, Hit
-from qa.types import ABSTENTION, Answer, Reply
+from qa.types import ABSTENTION, CLOSEST_PASSAGES, Answer, Reply
 from ui import render
 
 TAG = re.compile(r"<[^>]+>")
@@ -122,7 +122,7 @@ def test_abstention_says_so_and_offers_the_closest_passages():
     out = render.render_reply(reply, {doc.doc_id: doc})
     assert ABSTENTION == "The document does not say."
     assert ABSTENTION in visible_text(out)
-    assert out.count("<li>") == render.CLOSEST_PASSAGES == 3
+    assert out.count("<li>") == CLOSEST_PASSAGES == 3
     assert f"Doc, characters {starts[0]}-{starts[0] + 30}" in out
     assert "Paragraph 0 talks" in out
 
