@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)   # now that the input is known to be good
         bot.embedder.embed_texts(["warm up"])   # sections 3 and 5 embed with it
         bot.encoder.embed_texts(["warm up"])
-        results["settings"].update(model=bot.index.model_name, index_config=bot.index.manifest["config"],
+        results["settings"].update(model=bot.index.model_name, index_config=bot.index.manifest.config,
                                    base_chunks=len(bot.index.chunks))
         results["machine"].update(thread_facts(bot))
         cli = CliRunner()
@@ -659,7 +659,7 @@ def bench_size(bot, cli: CliRunner, questions: list[str], size: str, target: int
     t0 = time.perf_counter()
     scaled = QA.load([corpus], index_dir=index_dir, progress=not args.quiet, **shared_models(bot))
     elapsed = time.perf_counter() - t0
-    created = scaled.index.manifest.get("created")
+    created = scaled.index.manifest.created
     built = created != created_before or created is None
     # Resuming an interrupted build, or refreshing an index the product finds
     # stale, reuses vectors already made: only a build from nothing is timed as one.
@@ -680,7 +680,7 @@ def bench_size(bot, cli: CliRunner, questions: list[str], size: str, target: int
     entry["date"] = _now()
     entry["query_ms"] = measure_warm(scaled, questions, args.rounds,
                                      label=f"scaling {size}: warm queries")["e2e_ms"]
-    entry["faiss"] = scaled.index.manifest.get("faiss")
+    entry["faiss"] = scaled.index.manifest.faiss
     entry["recall_at_10"] = None
     if entry["faiss"] not in (None, "IndexFlatIP", "IndexFlatL2"):
         stage(f"scaling {size}: recall@{RECALL_K} of {entry['faiss']} against exact search")

@@ -89,8 +89,8 @@ def evaluate(bot: QA, questions: QuestionSet | list[EvalQuestion], *, top_k: int
     metrics["categories"] = dict(sorted(categories.items(), key=lambda kv: -kv[1]))
     manifest = bot.index.manifest
     metrics["index"] = {
-        "format_version": manifest["format_version"], "model": manifest["model"],
-        "config": manifest["config"],
-        "documents": [{"doc_id": d["doc_id"], "sha256": d["sha256"]} for d in manifest["documents"]],
+        "format_version": manifest.format_version, "model": manifest.to_dict()["model"],
+        "config": manifest.config,
+        "documents": [{"doc_id": d.doc_id, "sha256": d.sha256} for d in manifest.documents],
     }
     return EvalResult(metrics, rows, threshold_sweep(outcomes))

@@ -51,11 +51,15 @@ VECTOR_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV"})
 class SentenceAnalysis:
     """The analysis of every sentence of an index; row i is sentence i."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], terms: list[str], kinds: list[str]) -> None:
+    def __init__(self, arrays: dict[str, np.ndarray], terms: list[str], kinds: list[str],
+                 rows: np.ndarray | None = None) -> None:
         self._a = arrays
         self.terms = terms
         self.kinds = kinds
-        self.size = len(arrays["tokens_ptr"]) - 1
+        self.stored = len(arrays["tokens_ptr"]) - 1     # rows stored
+        # Sentence i's row is rows[i] (sentences with the same text share one), or i.
+        self._row_of = rows
+        self.size = self.stored if rows is None else len(rows)
         # vectors[vector_row[string id]] is a lemma's unit vector (-1: it has none).
         self.vectors = arrays.get("lemma_vectors", np.zeros((0, 1), dtype=np.float32))
         self._vector_row = arrays.get("vector_row", np.full(len(terms), -1, dtype=np.int32))
@@ -115,8 +119,43 @@ class SentenceAnalysis:
     def _bounds(self, layer: str, i: int) -> tuple[int, int]:
         if not 0 <= i < self.size:
             raise IndexError(f"sentence {i} is not in the analysis of {self.size} sentences")
+        if self._row_of is not None:
+            i = int(self._row_of[i])
         ptr = self._a[f"{layer}_ptr"]
         return int(ptr[i]), int(ptr[i + 1])
+
+    def with_rows(self, rows: np.ndarray) -> "SentenceAnalysis":
+        """This analysis read through ``rows``: sentence i is stored row
+        ``rows[i]`` (an index stores one row per distinct sentence text)."""
+        rows = np.asarray(rows)
+        if len(rows) and not 0 <= int(rows.min()) <= int(rows.max()) < self.stored:
+            raise ValueError(f"sentence rows point outside the {self.stored} rows stored")
+        return SentenceAnalysis(self._a, self.terms, self.kinds, rows)
+
+    def select(self, rows) -> "SentenceAnalysis":
+        """A new analysis (in memory) holding the stored rows ``rows``, in that
+        order: what an index of those sentences would have built (the
+        vocabulary and lemma vectors are kept whole)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        arrays = {k: self._a[k] for k in ("lemma_vectors", "vector_row") if k in self._a}
+        term_lists = {}
+        for layer, cols in _LAYERS.items():
+            ptr = np.asarray(self._a[f"{layer}_ptr"])
+            lo, hi = ptr[rows], ptr[rows + 1]
+            take = _ranges(lo, hi)
+            arrays[f"{layer}_ptr"] = np.concatenate([[0], np.cumsum(hi - lo)]).astype(np.int64)
+            for c in cols:
+                arrays[f"{layer}_{c}"] = np.asarray(self._a[f"{layer}_{c}"])[take]
+            if layer == "spans":   # their terms: gathered, and re-pointed
+                tlo, thi = arrays["spans_terms_lo"], arrays["spans_terms_hi"]
+                term_lists["span_terms"] = np.asarray(self._a["span_terms"])[_ranges(tlo, thi)]
+                new_lo = np.concatenate([[0], np.cumsum(thi - tlo)])[:-1]
+                arrays["spans_terms_lo"] = new_lo.astype(np.int32)
+                arrays["spans_terms_hi"] = (new_lo + (thi - tlo)).astype(np.int32)
+        arrays.update(term_lists)
+        for name in _TERM_LISTS:
+            arrays.setdefault(name, np.zeros(0, dtype=np.int32))
+        return SentenceAnalysis(arrays, self.terms, self.kinds)
 
     def _rows(self, layer: str, term_list: str, i: int):
         """The rows of ``layer`` for sentence ``i`` (its columns in ``_LAYERS``
@@ -237,6 +276,31 @@ class SentenceAnalysis:
                             ("spans_kind", len(analysis.kinds)),
                             *((f"ptok_{c}", len(analysis.terms)) for c in ("pos", "dep", "ent",
                                                                            "lemma"))):
-            if len(arrays[name]) and not 0 <= int(arrays[name].min()) <= int(arrays[name].max()) < bound:
+            values = _sample(arrays[name])
+            if len(values) and not 0 <= int(values.min()) <= int(values.max()) < bound:
                 raise ValueError(f"{name}.npy points outside the vocabulary")
         return analysis
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The concatenation of ``range(lo[k], hi[k])`` over k, as one index array."""
+    lengths = (hi - lo).astype(np.int64)
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.repeat(lo.astype(np.int64) - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return starts + np.arange(total, dtype=np.int64)
+
+
+SAMPLE = 1 << 16   # values per block that ``load`` checks of a large array
+
+
+def _sample(values: np.ndarray) -> np.ndarray:
+    """``values`` when small; else three contiguous blocks of it (head, middle,
+    tail): a check that reads a few pages, not the whole mapped file (``python
+    -m qa info --verify`` checksums every byte)."""
+    n = len(values)
+    if n <= 4 * SAMPLE:
+        return values
+    mid = n // 2
+    return np.concatenate([values[:SAMPLE], values[mid:mid + SAMPLE], values[n - SAMPLE:]])

@@ -7,8 +7,6 @@ from index.errors import InputError
 
 from dataclasses import asdict, dataclass
 
-# Bump when the on-disk layout or the meaning of a stored field changes.
-FORMAT_VERSION = 2
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -25,6 +25,8 @@ without end punctuation) yields none.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -93,9 +95,27 @@ def parse_sentences(texts, *, batch_size: int = 256):
     """Yield a ``ParsedSentence`` for each of ``texts``, in order, lazily (the
     caller shows progress)."""
     nlp = load_parser()
-    texts = (t if len(t) < 20_000 else t[:20_000] for t in texts)  # a pathological "sentence"
-    for doc in nlp.pipe(texts, batch_size=batch_size):
-        yield from_doc(doc)
+    texts = [t if len(t) < 20_000 else t[:20_000] for t in texts]  # a pathological "sentence"
+    # A text that repeats (boilerplate: "Returns", a page header) is parsed once.
+    left = Counter(texts)   # occurrences still to come; a repeat's parse is dropped after its last
+    repeats = {t for t, n in left.items() if n > 1}
+    seen: set[str] = set()
+
+    def firsts():
+        for t in texts:
+            if t not in seen:
+                if t in repeats:
+                    seen.add(t)
+                yield t
+
+    parsed = (from_doc(doc) for doc in nlp.pipe(firsts(), batch_size=batch_size))
+    done: dict[str, ParsedSentence] = {}
+    for t in texts:
+        left[t] -= 1
+        p = done.pop(t) if t in done else next(parsed)
+        if left[t] and t in repeats:
+            done[t] = p
+        yield p
 
 
 def from_doc(doc) -> ParsedSentence:

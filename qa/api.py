@@ -259,10 +259,10 @@ class QA:
             index = load_index(folder)
         except IndexNotFoundError:
             raise no_index(folder) from None
-        if index.manifest.get("analysis") != ANALYSIS_VERSION:   # the reader needs its layers
+        if index.manifest.analysis != ANALYSIS_VERSION:   # the reader needs its layers
             raise IndexMismatchError(
                 f"the index at {str(folder)!r} was built by an older docqa (analysis version "
-                f"{index.manifest.get('analysis')!r}, this one reads {ANALYSIS_VERSION}): rebuild it "
+                f"{index.manifest.analysis!r}, this one reads {ANALYSIS_VERSION}): rebuild it "
                 f"with python -m qa index PATH ... --index-dir {str(folder)!r}")
         log.info("Using the index at %s as it is (%d documents, %d chunks); no source file is read.",
                  folder, len(index.documents), len(index.chunks))

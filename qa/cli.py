@@ -216,9 +216,9 @@ def run(argv: list[str] | None = None) -> int:
         if args.command == "index":
             bot = QA.load(args.paths, index_dir=args.index_dir, progress=not args.quiet,
                           max_file_bytes=limit)
-            m = bot.index.manifest["counts"]
-            emit(f"Index ready at {bot.index.folder}: {m['documents']} document(s), "
-                 f"{m['chunks']} chunks, {m['sentences']} sentences.")
+            m = bot.index.manifest.counts
+            emit(f"Index ready at {bot.index.folder}: {m.documents} document(s), "
+                 f"{m.chunks} chunks, {m.sentences} sentences.")
             return 0
         from qa.api import clean_question
 
@@ -275,7 +275,7 @@ def show_info(index_dir: str | None, *, as_json: bool, check: bool = False) -> i
         from index.integrity import DamagedFile, verify
 
         try:
-            verified = verify(folder, manifest.get("files"), max_bytes=None)
+            verified = verify(folder, manifest.files, max_bytes=None)
         except DamagedFile as exc:
             raise IndexCorruptError(f"index at {str(folder)!r} is damaged: {exc.name}: {exc}; "
                                     "build it again") from None
@@ -283,7 +283,7 @@ def show_info(index_dir: str | None, *, as_json: bool, check: bool = False) -> i
     calibration = read_calibration(folder)
     if as_json:
         emit(json.dumps({"folder": str(folder), "bytes": size, "calibration": calibration,
-                         "manifest": manifest}, ensure_ascii=False, indent=2))
+                         "manifest": manifest.to_dict()}, ensure_ascii=False, indent=2))
         return 0
     emit(format_info(folder, manifest, size, calibration))
     if check:
@@ -292,26 +292,25 @@ def show_info(index_dir: str | None, *, as_json: bool, check: bool = False) -> i
     return 0
 
 
-def format_info(folder, manifest: dict, size: int, calibration: dict | None) -> str:
-    """The manifest in words (``python -m qa info``)."""
-    counts, config, docs = manifest["counts"], manifest.get("config", {}), manifest["documents"]
+def format_info(folder, manifest, size: int, calibration: dict | None) -> str:
+    """The manifest (``index.manifest.Manifest``) in words (``python -m qa info``)."""
+    counts, config, docs = manifest.counts, manifest.config, manifest.documents
     lines = [f"Index at {folder}",
-             f"  {counts['documents']:,} document(s), {counts['chunks']:,} passages, "
-             f"{counts['sentences']:,} sentences; {size / MB:,.1f} MB on disk",
-             f"  model: {manifest['model']['name']} ({manifest['model']['dim']} dimensions); "
-             f"dense search: {manifest.get('faiss', '?')}",
+             f"  {counts.documents:,} document(s), {counts.chunks:,} passages, "
+             f"{counts.sentences:,} sentences; {size / MB:,.1f} MB on disk",
+             f"  model: {manifest.model.name} ({manifest.model.dim} dimensions); "
+             f"dense search: {manifest.faiss}",
              f"  passages of {config.get('chunk_size', '?')} characters, "
              f"{config.get('chunk_overlap', '?')} overlapping; BM25 {config.get('bm25_method', '?')} "
              f"(k1 {config.get('bm25_k1', '?')}, b {config.get('bm25_b', '?')})",
-             f"  built {manifest.get('created', '?')}; format {manifest.get('format_version')}, "
-             f"analysis {manifest.get('analysis')}",
+             f"  built {manifest.created or '?'}; format {manifest.format_version}, "
+             f"analysis {manifest.analysis}",
              "  abstains below " + (f"{calibration['threshold']:.2f} (calibrated with python -m eval)"
                                      if calibration else "the reader model's threshold"),
              "Documents:"]
     shown = 20
     for d in docs[:shown]:
-        size_part = f", {d['size'] / 1000:,.1f} kB" if isinstance(d.get("size"), int) else ""
-        lines.append(f"  {d['doc_id']}: {d.get('title', '')!r}{size_part}")
+        lines.append(f"  {d.doc_id}: {d.title!r}, {d.size / 1000:,.1f} kB")
     if len(docs) > shown:
         lines.append(f"  ... and {len(docs) - shown:,} more (--json lists them all)")
     return "\n".join(lines)

@@ -169,7 +169,7 @@ def sentence_candidates(question: Question, query_vector: np.ndarray, hits: list
     if not seen:
         return []
     ids = np.fromiter(seen, dtype=np.int64)
-    dense = index.sentence_vectors[ids] @ np.asarray(query_vector, dtype=np.float32)
+    dense = index.sentence_vectors_of(ids) @ np.asarray(query_vector, dtype=np.float32)
     idf = _idf_table(question, index)
     pairs = set(zip(question.terms, question.terms[1:]))
     entities = _question_entities(question.text)
@@ -235,7 +235,7 @@ def read_spans(question: Question, cands: list[Candidate], p: np.ndarray, index:
     for rank, i in enumerate(order[:read_sentences]):
         c = cands[i]
         sid = c.sentence.sentence_id
-        prev = sid - 1 if sid > 0 and index.sentences[sid - 1].doc_id == c.sentence.doc_id else None
+        prev = index.previous_sentence(sid)
         prev_tokens = analysis.tokens(prev) if prev is not None else None
         sentence_row = list(c.features) + [float(logits[i]), float(rank)]
         cons, crow = candidate_rows(view, c.sentence.text, sid, analysis, sentence_row, prev_tokens)

@@ -245,7 +245,7 @@ def test_recall_on_an_hnsw_index(corpus_dir, tmp_path, fake_embedder):
                          ann_min_chunks=2)
     bot = QA.load([corpus_dir], index_dir=tmp_path / "hnsw", config=config,
                   embedder=fake_embedder, progress=False)
-    assert bot.index.manifest["faiss"] != "IndexFlatIP"
+    assert bot.index.manifest.faiss != "IndexFlatIP"
     queries = bench.recall_queries(bot, ["umbrella in London", "railway funding"], 10)
     assert queries.shape == (12, fake_embedder.dim)
     assert 0.0 <= bench.recall_at_k(bot.index, queries, 10) <= 1.0

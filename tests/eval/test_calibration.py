@@ -49,7 +49,7 @@ def test_no_calibration(tmp_path):
 ])
 def test_unreadable_calibration_is_ignored_with_a_warning(tmp_path, caplog, content):
     (tmp_path / CALIBRATION).write_text(content, encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="index.store"):
+    with caplog.at_level(logging.WARNING, logger="index.build"):
         assert read_calibration(tmp_path) is None
     assert any(CALIBRATION in r.getMessage() for r in caplog.records)
 

@@ -81,7 +81,7 @@ def test_the_index_stores_the_analysis_of_its_sentences(docs, tmp_path, fake_emb
     built = build_index(docs, tmp_path / "idx", config=CFG, embedder=fake_embedder, progress=False)
     loaded = load_index(tmp_path / "idx")
     check(loaded.analysis, [s.text for s in loaded.sentences])
-    assert built.manifest["analysis"] == loaded.manifest["analysis"]
+    assert built.manifest.analysis == loaded.manifest.analysis
 
 
 @pytest.mark.parametrize("damage", ["drop_file", "bad_term", "short_pointer"])
@@ -108,11 +108,11 @@ def test_an_index_without_analysis_is_refreshed_without_embedding_again(
     del manifest["analysis"]   # as an index of an older version
     (folder / "manifest.json").write_text(json.dumps(manifest))
     before = fake_embedder.texts_embedded
-    with caplog.at_level(logging.INFO, logger="index.store"):
+    with caplog.at_level(logging.INFO, logger="index.build"):
         index = open_index(docs, folder, config=CFG, embedder=fake_embedder, progress=False)
     # Only the lemmas of the new analysis are embedded; no chunk or sentence again.
     assert fake_embedder.texts_embedded == before
     assert fake_embedder.words_embedded >= len(index.analysis.vectors) > 0
     assert "sentence analysis" in caplog.text
     check(index.analysis, [s.text for s in index.sentences])
-    assert load_index(folder).manifest["analysis"] == index.manifest["analysis"]
+    assert load_index(folder).manifest.analysis == index.manifest.analysis

@@ -1,4 +1,4 @@
-"""Large-corpus machinery in index.store: resumable, batch-by-batch builds and
+"""Large-corpus machinery in index.build: resumable, batch-by-batch builds and
 approximate (HNSW) search above ``IndexConfig.ann_min_chunks``.
 
 Offline, with the fake embedder and the three-document corpus (tests/conftest.py).
@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-import index.store as store
+import index.build as store
 from index.config import IndexConfig
 from index.ingest import load_documents
 from index.store import build_index, load_index, open_index
@@ -74,8 +74,8 @@ def test_an_interrupted_build_resumes_after_the_last_finished_batch(
     expected = build(docs, tmp_path / "fresh", fake_embedder_class())
     np.testing.assert_array_equal(index.faiss_index.reconstruct_n(0, len(index.chunks)),
                                   expected.faiss_index.reconstruct_n(0, len(expected.chunks)))
-    np.testing.assert_array_equal(index.sentence_vectors, expected.sentence_vectors)
-    np.testing.assert_array_equal(load_index(folder).sentence_vectors, expected.sentence_vectors)
+    np.testing.assert_array_equal(all_sentence_vectors(index), all_sentence_vectors(expected))
+    np.testing.assert_array_equal(all_sentence_vectors(load_index(folder)), all_sentence_vectors(expected))
 
 
 def test_progress_is_written_batch_by_batch(docs, tmp_path, fake_embedder, monkeypatch):
@@ -100,7 +100,7 @@ def test_a_work_folder_that_does_not_fit_is_started_over(docs, tmp_path, fake_em
     index = build(docs, folder, embedder)
     assert embedder.texts_embedded == distinct_texts(index)
     expected = build(docs, tmp_path / "fresh", fake_embedder_class())
-    np.testing.assert_array_equal(index.sentence_vectors, expected.sentence_vectors)
+    np.testing.assert_array_equal(all_sentence_vectors(index), all_sentence_vectors(expected))
 
 
 def test_other_documents_do_not_resume_a_stale_work_folder(corpus_dir, tmp_path,
@@ -129,7 +129,9 @@ def test_a_repeated_text_is_embedded_once(tmp_path, fake_embedder, monkeypatch):
     assert len({s.text for s in index.sentences}) == 4 < len(index.sentences)
     assert fake_embedder.texts_embedded == distinct_texts(index)
     expected = fake_embedder.embed_texts([s.text for s in index.sentences])
-    np.testing.assert_array_equal(index.sentence_vectors, expected)
+    assert index.sentence_vectors.shape == (4, fake_embedder.dim)   # one row per distinct text
+    np.testing.assert_array_equal(all_sentence_vectors(index),
+                                  expected.astype(np.float16).astype(np.float32))
 
 
 def test_sentence_vectors_are_memory_mapped(docs, tmp_path, fake_embedder):
@@ -143,8 +145,8 @@ def test_sentence_vectors_are_memory_mapped(docs, tmp_path, fake_embedder):
 def test_small_corpora_use_exact_search_and_large_ones_hnsw(docs, tmp_path, fake_embedder):
     exact = build(docs, tmp_path / "a", fake_embedder)
     approximate = build(docs, tmp_path / "b", fake_embedder, HNSW)
-    assert exact.manifest["faiss"] == "IndexFlatIP"
-    assert approximate.manifest["faiss"] == "IndexHNSWFlat"
+    assert exact.manifest.faiss == "IndexFlatIP"
+    assert approximate.manifest.faiss == "IndexHNSWFlat"
     assert load_index(tmp_path / "b").faiss_index.hnsw.efSearch == HNSW.hnsw_ef_search
 
 
@@ -195,7 +197,7 @@ def test_changing_only_search_settings_reuses_every_vector(docs, tmp_path, fake_
     index = open_index(docs, tmp_path / "idx", config=HNSW, embedder=fake_embedder,
                        progress=False)
     assert fake_embedder.texts_embedded == before
-    assert index.manifest["faiss"] == "IndexHNSWFlat"
+    assert index.manifest.faiss == "IndexHNSWFlat"
 
 
 @pytest.mark.parametrize("field", ["ann_min_chunks", "hnsw_m", "hnsw_ef_construction",
@@ -218,3 +220,7 @@ def test_changing_only_the_search_depth_rebuilds_nothing_and_takes_effect(docs, 
     assert (tmp_path / "idx" / "manifest.json").read_bytes() == built   # not rebuilt
     assert index.faiss_index.hnsw.efSearch == deeper.hnsw_ef_search
     assert first.faiss_index.hnsw.efSearch == HNSW.hnsw_ef_search
+
+
+def all_sentence_vectors(index) -> np.ndarray:
+    return index.sentence_vectors_of(range(len(index.sentences)))

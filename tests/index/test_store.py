@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.config import FORMAT_VERSION, IndexConfig
+from index.config import IndexConfig
+from index.manifest import FORMAT_VERSION, Manifest
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.ingest import load_documents
 from index.sentences import split_sentences
@@ -48,14 +49,15 @@ def assert_same_index(a, b) -> None:
     assert a.sentences == b.sentences
     assert a.documents == b.documents
     assert a.model_name == b.model_name and a.dim == b.dim
-    assert a.manifest["config"] == b.manifest["config"]
+    assert a.manifest.config == b.manifest.config
     np.testing.assert_array_equal(all_vectors(a), all_vectors(b))
     np.testing.assert_array_equal(a.sentence_vectors, b.sentence_vectors)
+    np.testing.assert_array_equal(a.sentences.text_rows(), b.sentences.text_rows())
     assert a.sentence_df == b.sentence_df
 
 
 def rebuild_messages(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "index.store"]
+    return [r.getMessage() for r in caplog.records if r.name == "index.build"]
 
 
 @pytest.fixture
@@ -164,26 +166,30 @@ def test_sentences_of_after_load(built):
 
 
 def test_sentence_vectors(built, fake_embedder):
-    v = built.sentence_vectors
+    assert built.sentence_vectors.dtype == np.float16   # half the bytes; within float16 rounding
+    assert len(built.sentence_vectors) == len({s.text for s in built.sentences})  # one per text
+    v = built.sentence_vectors_of(range(len(built.sentences)))
     assert v.shape == (len(built.sentences), fake_embedder.dim)
-    assert v.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(v, fake_embedder.embed_texts([s.text for s in built.sentences]),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.linalg.norm(v.astype(np.float32), axis=1), 1.0, atol=2e-3)
+    np.testing.assert_array_equal(
+        v, fake_embedder.embed_texts([s.text for s in built.sentences]).astype(np.float16)
+        .astype(np.float32))
 
 
 # --- manifest -------------------------------------------------------------------------
 
 def test_manifest_records_how_the_index_was_built(built, docs):
     on_disk = json.loads((built.folder / "manifest.json").read_text(encoding="utf-8"))
-    assert on_disk == built.manifest
+    assert on_disk == built.manifest.to_dict()
+    assert Manifest.from_dict(on_disk) == built.manifest
     assert on_disk["format_version"] == FORMAT_VERSION
     assert on_disk["model"]["name"] == "fake-32"
     assert on_disk["model"]["dim"] == 32
     assert on_disk["config"] == CFG.to_dict()
     assert on_disk["config"]["chunk_size"] == 200 and on_disk["config"]["chunk_overlap"] == 40
     assert on_disk["counts"] == {"documents": 3, "chunks": len(built.chunks),
-                                 "sentences": len(built.sentences)}
+                                 "sentences": len(built.sentences),
+                                 "texts": len({s.text for s in built.sentences})}
     recorded = {d["doc_id"]: d for d in on_disk["documents"]}
     assert set(recorded) == {d.doc_id for d in docs}
     for doc in docs:
@@ -198,7 +204,7 @@ def test_open_twice_embeds_nothing_the_second_time(corpus_dir, tmp_path, fake_em
     first = open_(load_documents([corpus_dir]), folder, fake_embedder)
     assert fake_embedder.texts_embedded == count_for(first)
     calls, embedded = fake_embedder.calls, fake_embedder.texts_embedded
-    with caplog.at_level(logging.INFO, logger="index.store"):
+    with caplog.at_level(logging.INFO, logger="index.build"):
         second = open_(load_documents([corpus_dir]), folder, fake_embedder)
     assert (fake_embedder.calls, fake_embedder.texts_embedded) == (calls, embedded)
     assert any("cached" in m for m in rebuild_messages(caplog)), caplog.text
@@ -206,7 +212,7 @@ def test_open_twice_embeds_nothing_the_second_time(corpus_dir, tmp_path, fake_em
 
 
 def test_open_with_no_index_builds_it(docs, tmp_path, fake_embedder, caplog):
-    with caplog.at_level(logging.INFO, logger="index.store"):
+    with caplog.at_level(logging.INFO, logger="index.build"):
         index = open_(docs, tmp_path / "new" / "idx", fake_embedder)
     assert load_index(tmp_path / "new" / "idx").chunks == index.chunks
     assert rebuild_messages(caplog)
@@ -240,7 +246,7 @@ def test_changed_document_reembeds_only_that_document(
     path.write_text(text.replace("Fog was common", "Thick yellow fog was common"), encoding="utf-8")
     new_docs = load_documents([corpus_dir])
     before = fake_embedder.texts_embedded
-    with caplog.at_level(logging.INFO, logger="index.store"):
+    with caplog.at_level(logging.INFO, logger="index.build"):
         index = open_(new_docs, folder, fake_embedder)
     messages = " ".join(rebuild_messages(caplog))
     assert "weather.txt" in messages and "changed" in messages, messages
@@ -261,7 +267,7 @@ def test_added_document_embeds_only_the_new_one(
         "Apples grow in London gardens. " * 10 + "\n\nPears too. Trains carry them.", encoding="utf-8")
     new_docs = load_documents([corpus_dir])
     before = fake_embedder.texts_embedded
-    with caplog.at_level(logging.INFO, logger="index.store"):
+    with caplog.at_level(logging.INFO, logger="index.build"):
         index = open_(new_docs, folder, fake_embedder)
     messages = " ".join(rebuild_messages(caplog))
     assert "added" in messages and "apples.txt" in messages, messages
@@ -276,7 +282,7 @@ def test_removed_document_embeds_nothing(
     (corpus_dir / "money.txt").unlink()
     new_docs = load_documents([corpus_dir])
     before = fake_embedder.calls, fake_embedder.texts_embedded
-    with caplog.at_level(logging.INFO, logger="index.store"):
+    with caplog.at_level(logging.INFO, logger="index.build"):
         index = open_(new_docs, folder, fake_embedder)
     messages = " ".join(rebuild_messages(caplog))
     assert "removed" in messages and "money.txt" in messages, messages
@@ -292,7 +298,7 @@ def test_changed_config_rebuilds_only_what_changed(docs, tmp_path, fake_embedder
     old = open_(docs, folder, fake_embedder)
     other = IndexConfig(chunk_size=300, chunk_overlap=40)
     before = fake_embedder.texts_embedded
-    with caplog.at_level(logging.INFO, logger="index.store"):
+    with caplog.at_level(logging.INFO, logger="index.build"):
         index = open_(docs, folder, fake_embedder, other)
     messages = " ".join(rebuild_messages(caplog))
     assert "chunk_size" in messages and "300" in messages, messages
@@ -302,7 +308,7 @@ def test_changed_config_rebuilds_only_what_changed(docs, tmp_path, fake_embedder
     moved = [c for c in index.chunks if (c.doc_id, c.start, c.end) not in old_spans]
     assert moved, "the new chunk size should move some chunk bounds"
     assert fake_embedder.texts_embedded - before == len(moved)
-    assert index.manifest["config"]["chunk_size"] == 300
+    assert index.manifest.config["chunk_size"] == 300
     assert_same_index(index, build(docs, tmp_path / "fresh", fake_embedder_class(), other))
 
 
@@ -313,7 +319,7 @@ def test_changed_model_rebuilds(docs, tmp_path, fake_embedder, fake_embedder_cla
     folder = tmp_path / "idx"
     open_(docs, folder, fake_embedder)
     other = OtherFake()
-    with caplog.at_level(logging.INFO, logger="index.store"):
+    with caplog.at_level(logging.INFO, logger="index.build"):
         index = open_(docs, folder, other)
     messages = " ".join(rebuild_messages(caplog))
     assert "model" in messages and "other-fake-32" in messages, messages
@@ -332,12 +338,6 @@ def _truncate(p: Path):
     p.write_bytes(data[: len(data) // 2])
 
 
-def _garbage_line(p: Path):
-    lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
-    lines[len(lines) // 2] = "this is not json\n"
-    p.write_text("".join(lines), encoding="utf-8")
-
-
 def _delete(p: Path):
     p.unlink()
 
@@ -345,9 +345,11 @@ def _delete(p: Path):
 CORRUPTIONS = [
     ("manifest.json", _invalid_json, "manifest.json"),
     ("index.faiss", _truncate, "index.faiss"),
-    ("chunks.jsonl", _garbage_line, "chunks.jsonl"),
-    ("sentences.jsonl", _garbage_line, "sentences.jsonl"),
-    ("documents.jsonl", _garbage_line, "documents.jsonl"),
+    ("chunks.npy", _truncate, "chunks.npy"),
+    ("sentences.npy", _truncate, "sentences.npy"),
+    ("documents.npy", _truncate, "documents.npy"),
+    ("text.bin", _truncate, "text.bin"),
+    ("text.bin", _delete, "text.bin"),
     ("sentence_vectors.npy", _truncate, "sentence_vectors.npy"),
     ("sentence_df.json", _invalid_json, "sentence_df.json"),
     ("lexical/vocab.index.json", _delete, "lexical"),
@@ -369,9 +371,9 @@ def test_corrupt_file_is_named_and_open_index_rebuilds(
         load_index(folder)
     assert named in str(info.value), str(info.value)
 
-    with caplog.at_level(logging.INFO, logger="index.store"):
+    with caplog.at_level(logging.INFO, logger="index.build"):
         index = open_(docs, folder, fake_embedder)
-    warnings = [r for r in caplog.records if r.name == "index.store" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "index.build" and r.levelno == logging.WARNING]
     assert warnings and named in warnings[0].getMessage()
     reloaded = load_index(folder)
     fresh = fresh_build(docs, tmp_path, fake_embedder_class)
@@ -391,7 +393,7 @@ def test_other_format_version_is_a_mismatch_and_open_rebuilds(docs, tmp_path, fa
     with pytest.raises(IndexMismatchError, match=str(FORMAT_VERSION + 1)):
         load_index(folder)
     open_(docs, folder, fake_embedder)
-    assert load_index(folder).manifest["format_version"] == FORMAT_VERSION
+    assert load_index(folder).manifest.format_version == FORMAT_VERSION
 
 
 def test_missing_index_is_not_found(tmp_path):
@@ -419,7 +421,7 @@ def test_failed_build_leaves_the_old_index(corpus_dir, tmp_path, fake_embedder, 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr("index.store._write_jsonl", boom)
+    monkeypatch.setattr("index.build.write_tables", boom)
     with pytest.raises(RuntimeError, match="simulated"):
         build_index(new_docs, folder, config=CFG, embedder=fake_embedder, progress=False,
                     previous=old)
@@ -445,7 +447,7 @@ def test_failed_first_build_leaves_nothing(docs, tmp_path, fake_embedder, monkey
     def boom(*args, **kwargs):
         raise RuntimeError("simulated")
 
-    monkeypatch.setattr("index.store._write_jsonl", boom)
+    monkeypatch.setattr("index.build.write_tables", boom)
     with pytest.raises(RuntimeError):
         build(docs, parent / "idx", fake_embedder)
     assert not (parent / "idx").exists()
@@ -488,7 +490,7 @@ def test_manifest_missing_a_key_is_corrupt_and_rebuilt(docs, tmp_path, fake_embe
     del manifest["documents"]
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     index = open_(docs, folder, fake_embedder)
-    assert [d["doc_id"] for d in load_index(folder).manifest["documents"]] == sorted(index.documents)
+    assert [d.doc_id for d in load_index(folder).manifest.documents] == sorted(index.documents)
 
 
 def test_refuses_an_index_path_that_is_a_file(docs, tmp_path, fake_embedder):

@@ -82,7 +82,7 @@ def fail_at(monkeypatch, target: str, error: type[OSError] = PermissionError):
 @pytest.mark.parametrize("target", [
     "numpy.lib.format.open_memmap",          # the work folder's vectors
     "index.files.os.replace",                # progress.json (write_json_atomic), then the vectors' move
-    "index.store._write_jsonl",              # chunks.jsonl in the temporary folder
+    "index.build.write_tables",              # text.bin and the tables in the temporary folder
     "numpy.save",                            # analysis/ arrays
     "faiss.write_index",                     # index.faiss
 ])

@@ -1,0 +1,132 @@
+"""The columnar format (index.tables, index.manifest): text stored once, rows as
+numbers, and an index of the older format 2 rebuilt with one log line,
+reusing its vectors and its sentence analysis."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from index.analysis import SentenceAnalysis
+from index.chunk import chunk_document
+from index.config import IndexConfig
+from index.manifest import FORMAT_VERSION, Manifest, read_manifest
+from index.sentences import split_sentences
+from index.store import build_index, load_index, open_index
+from index.tables import ChunkTable, DocumentTable, SentenceTable, Tables, distinct_texts, write_tables
+from index.types import Document, Sentence
+
+from tests.index.test_analysis import TEXTS, check
+
+CFG = IndexConfig(chunk_size=120, chunk_overlap=20)
+
+
+def document(doc_id: str, text: str) -> Document:
+    return Document(doc_id, doc_id, text, f"/{doc_id}", hashlib.sha256(text.encode("utf-8",
+                    "surrogatepass")).hexdigest(), len(text.encode("utf-8", "surrogatepass")))
+
+
+def spans_of(documents):
+    chunks, sentences = [], []
+    for d in documents:
+        chunks += chunk_document(d, CFG.chunk_size, CFG.chunk_overlap, first_id=len(chunks))
+        sentences += [Sentence(d.doc_id, len(sentences) + i, s, e, d.text[s:e])
+                      for i, (s, e) in enumerate(split_sentences(d.text))]
+    return chunks, sentences
+
+
+texts = st.text(st.characters(blacklist_categories=("Cs",)) | st.sampled_from(". \n—é東🎉"),
+                min_size=1, max_size=400)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(texts, min_size=1, max_size=4))
+def test_tables_give_back_every_span_and_document(tmp_path_factory, bodies):
+    folder = tmp_path_factory.mktemp("tables")
+    documents = [document(f"d{i}.txt", t) for i, t in enumerate(bodies)]
+    chunks, sentences = spans_of(documents)
+    text_row, firsts = distinct_texts(sentences)
+    write_tables(folder, documents, chunks, sentences, text_row)
+    from index.manifest import DocumentRecord
+
+    tables = Tables(folder, [DocumentRecord(d.doc_id, d.title, d.path, d.sha256, d.size)
+                             for d in documents])
+    tables.check(len(firsts), sample=False)
+    assert list(ChunkTable(tables, tables.chunk_rows)) == chunks
+    assert list(SentenceTable(tables, tables.sentence_rows)) == sentences
+    assert dict(DocumentTable(tables)) == {d.doc_id: d for d in documents}
+    rows = SentenceTable(tables, tables.sentence_rows).text_rows()
+    assert [sentences[firsts[r]].text for r in rows] == [s.text for s in sentences]
+    for c in chunks:   # the sentences a chunk lists are exactly those overlapping it
+        listed = list(ChunkTable(tables, tables.chunk_rows).sentence_rows(c.chunk_id))
+        assert listed == [s.sentence_id for s in sentences
+                          if s.doc_id == c.doc_id and s.start < c.end and s.end > c.start]
+
+
+def test_selecting_rows_of_an_analysis_equals_analysing_those_texts():
+    analysis = SentenceAnalysis.build(TEXTS)
+    rows = [6, 0, 2, 2, 4, 3]
+    check(analysis.select(rows), [TEXTS[r] for r in rows])
+    check(analysis.with_rows(np.array(rows)), [TEXTS[r] for r in rows])
+
+
+def test_repeated_sentences_share_one_vector_and_one_analysis_row(tmp_path, fake_embedder):
+    text = "\n".join(["Returns the value.", "The cat sat on the mat.", "Returns the value."] * 3)
+    index = build_index([document("a.txt", text)], tmp_path / "idx", config=CFG,
+                        embedder=fake_embedder, progress=False)
+    assert len(index.sentences) == 9 and index.manifest.counts.texts == 2
+    assert len(index.sentence_vectors) == 2 and index.analysis.stored == 2
+    check(index.analysis, [s.text for s in index.sentences])
+
+
+def write_format_2(index, folder: Path) -> None:
+    """Rewrite the (format 3) index in ``folder`` as format 2 wrote it: records
+    in JSON lines, a float32 vector and an analysis row per sentence."""
+    sentences, chunks = list(index.sentences), list(index.chunks)
+    documents = [index.documents[d] for d in index.documents]
+    rows = index.sentences.text_rows()
+    stored = SentenceAnalysis.load(folder / "analysis")
+    vectors = index.sentence_vectors_of(range(len(sentences)))
+    manifest = index.manifest.to_dict()
+    for name in ("text.bin", "documents.npy", "chunks.npy", "sentences.npy", "sentence_vectors.npy"):
+        (folder / name).unlink()
+    for path in (folder / "analysis").iterdir():
+        path.unlink()
+    stored.select(rows).save(folder / "analysis")
+    np.save(folder / "sentence_vectors.npy", vectors)
+    for name, items in (("chunks", chunks), ("sentences", sentences), ("documents", documents)):
+        with open(folder / f"{name}.jsonl", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(asdict(x)) + "\n" for x in items)
+    manifest.update(format_version=2, files={})
+    del manifest["sentence_vectors"]
+    del manifest["counts"]["texts"]
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_an_index_of_format_2_is_rebuilt_reusing_its_vectors_and_analysis(
+        tmp_path, fake_embedder, fake_embedder_class, caplog):
+    text = "\n".join(["Returns the value.", "Fog was common in London in 1880.",
+                      "Returns the value.", "The cat sat on the mat; it rained."] * 4)
+    docs = [document("a.txt", text), document("b.txt", "Tea is grown in Assam. Rain falls.")]
+    folder = tmp_path / "idx"
+    fresh = build_index(docs, folder, config=CFG, embedder=fake_embedder_class(), progress=False)
+    write_format_2(fresh, folder)
+    assert read_manifest(folder).format_version == 2
+
+    with caplog.at_level(logging.INFO, logger="index.build"):
+        index = open_index(docs, folder, config=CFG, embedder=fake_embedder, progress=False)
+    lines = [r.getMessage() for r in caplog.records if r.name == "index.build"]
+    assert any("format version 2" in line and f"writes {FORMAT_VERSION}" in line for line in lines)
+    assert fake_embedder.texts_embedded == 0 and fake_embedder.words_embedded == 0
+    assert index.manifest.format_version == FORMAT_VERSION
+    assert list(index.chunks) == list(fresh.chunks) and list(index.sentences) == list(fresh.sentences)
+    np.testing.assert_array_equal(index.sentence_vectors, fresh.sentence_vectors)
+    check(index.analysis, [s.text for s in index.sentences])
+    assert Manifest.from_dict(json.loads((folder / "manifest.json").read_text())) == index.manifest
