@@ -259,6 +259,10 @@ class QA:
             index = load_index(folder)
         except IndexNotFoundError:
             raise no_index(folder) from None
+        except IndexMismatchError as exc:   # another format: open writes nothing, so say how
+            raise IndexMismatchError(
+                f"{exc}: rebuild it with python -m qa index PATH ... --index-dir {str(folder)!r} "
+                "(its vectors are reused)") from None
         if index.manifest.analysis != ANALYSIS_VERSION:   # the reader needs its layers
             raise IndexMismatchError(
                 f"the index at {str(folder)!r} was built by an older docqa (analysis version "

@@ -294,17 +294,24 @@ def show_info(index_dir: str | None, *, as_json: bool, check: bool = False) -> i
 
 def format_info(folder, manifest, size: int, calibration: dict | None) -> str:
     """The manifest (``index.manifest.Manifest``) in words (``python -m qa info``)."""
+    from index.manifest import FORMAT_VERSION
+
     counts, config, docs = manifest.counts, manifest.config, manifest.documents
     lines = [f"Index at {folder}",
              f"  {counts.documents:,} document(s), {counts.chunks:,} passages, "
-             f"{counts.sentences:,} sentences; {size / MB:,.1f} MB on disk",
+             f"{counts.sentences:,} sentences"
+             + (f" ({counts.texts:,} distinct)" if manifest.format_version >= 3 else "")
+             + f"; {size / MB:,.1f} MB on disk",
              f"  model: {manifest.model.name} ({manifest.model.dim} dimensions); "
              f"dense search: {manifest.faiss}",
              f"  passages of {config.get('chunk_size', '?')} characters, "
              f"{config.get('chunk_overlap', '?')} overlapping; BM25 {config.get('bm25_method', '?')} "
              f"(k1 {config.get('bm25_k1', '?')}, b {config.get('bm25_b', '?')})",
              f"  built {manifest.created or '?'}; format {manifest.format_version}, "
-             f"analysis {manifest.analysis}",
+             f"analysis {manifest.analysis}"
+             + ("" if manifest.format_version == FORMAT_VERSION else
+                f" (this docqa reads format {FORMAT_VERSION}: the next load rebuilds it, "
+                "reusing its vectors)"),
              "  abstains below " + (f"{calibration['threshold']:.2f} (calibrated with python -m eval)"
                                      if calibration else "the reader model's threshold"),
              "Documents:"]

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from index.config import DEFAULT_MODEL
-from index.embed import Embedder, model_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from index.embed import (ATTENTION_BUDGET, CHARS_PER_PIECE, MAX_PIECES, Embedder, batches_by_length,
+                         model_path)
 
 pytestmark = pytest.mark.slow
 
@@ -84,3 +88,21 @@ def test_close_meanings_score_higher_than_unrelated(real_embedder):
     assert a @ b > a @ d + 0.2
     assert c @ d > c @ a + 0.2
     assert c @ d > b @ d + 0.2
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=1500), max_size=120), st.integers(1, 80))
+def test_batches_by_length_hold_every_text_once_within_the_budget(texts, most):
+    batches = batches_by_length(texts, most)
+    assert sorted(i for b in batches for i in b) == list(range(len(texts)))
+    for b in batches:
+        pieces = min(MAX_PIECES, max(len(texts[i]) for i in b) // CHARS_PER_PIECE + 2)
+        assert len(b) <= most
+        assert len(b) == 1 or len(b) * pieces ** 2 <= ATTENTION_BUDGET
+
+
+def test_a_mix_of_long_and_short_texts_gives_the_vectors_of_each_alone(real_embedder):
+    texts = ["word " * 300, "Short one.", "A middle-sized sentence about the weather in London."] * 7
+    together = real_embedder.embed_texts(texts)
+    alone = np.vstack([real_embedder.embed_texts([t]) for t in texts[:3]] * 7)
+    np.testing.assert_allclose(together, alone, atol=1e-5)
