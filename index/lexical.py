@@ -102,7 +102,8 @@ class LexicalIndex:
         import bm25s
 
         size = json.loads((Path(folder) / "size.json").read_text())["size"]
-        bm25 = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+        # Memory-mapped: a query reads only its terms' columns.
+        bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False, verbosity=0)
         return cls(bm25, size)
 
     def scores(self, query: str) -> np.ndarray:
