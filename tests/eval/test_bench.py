@@ -135,6 +135,7 @@ def test_a_tiny_run_writes_every_section(bench_run):
     assert sizes[1]["chunks"] >= 2 * sizes[0]["chunks"]
     for s in sizes:
         assert s["built_this_run"] and s["build_measured"] == "this run" and s["build_s"] > 0
+        assert s["build_peak_rss_mb"] > 0 and s["load_s"] > 0   # python -m qa index, then a load
         assert s["index_bytes"] > 0 and s["faiss"]
         assert_stats(s["query_ms"])
         assert s["cli"]["peak_rss_mb"] > 0 and s["cli"]["wall_s"] > 0
