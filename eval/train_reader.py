@@ -2,9 +2,10 @@
 
     python -m eval.train_reader ../shared/data/qa-fit.json [--out qa/reader_model.json]
 
-Every question is asked as ``QA.ask`` does (the set's articles are the
-documents: retrieve ``top_k`` passages, read their sentences), and the three
-models of ``qa.read`` are fitted in turn:
+Every question is asked through the query pipeline, ``QA.ask_traced``, of
+its own article (the set's articles are the documents: retrieve ``top_k``
+passages, read their sentences); its ``Trace`` holds the sentences read, with
+their features. The three models of ``qa.read`` are fitted on them in turn:
 
 1. the sentence model (logistic) on every answerable question's sentences,
    labelled by whether the sentence contains a gold answer;
@@ -41,15 +42,12 @@ import numpy as np
 from eval.data import EvalQuestion, load_questions
 from eval.metrics import CORRECT_F1, calibration_error, contains_answer, exact_match, f1
 from qa import QA, InputError
-from qa.api import clean_question
 from qa.config import DEFAULT_TOP_K
-from qa.features import SPAN_FEATURES, question_words, word_vectors
+from qa.features import SPAN_FEATURES
 from qa.forest import Forest
-from qa.question import analyze_question
+from qa.question import Question, analyze_question
 from qa.read import (CONFIDENCE_FEATURES, FEATURES, MODEL_PATH, READ_SENTENCES, Logistic,
-                     Reading, ReaderModel, best_per_sentence, confidence_features, read_spans,
-                     sentence_candidates)
-from qa.retrieve import retrieve
+                     Reading, ReaderModel, best_per_sentence, confidence_features, read_spans)
 
 FOLDS = 5
 C = 1.0   # inverse L2 strength of the logistic models (scikit-learn's default)
@@ -61,7 +59,6 @@ SPAN_PARAMS = {   # LightGBM; depth is bounded so the numpy walk (qa.forest) sta
 }
 GRADES = 5   # a constituent's F1 with the gold answers, in steps of 1/GRADES, is its relevance
 SPAN_ROUNDS = 300
-OWN_POOL = 100   # passages retrieved from the whole set before keeping the question's article's
 
 
 def source_of(question_id: str) -> str:
@@ -78,42 +75,38 @@ class Item:
     fold: int
     source: str
     text: str
-    candidates: list           # qa.read.Candidate
+    candidates: list           # qa.types.Candidate
     x: np.ndarray              # (sentences, len(FEATURES))
     holds_gold: np.ndarray     # (sentences,) bool
     word_vectors: np.ndarray | None = None   # of qa.features.question_words
+    question_analysis: Question | None = None   # of text (qa.question); None: analysed when needed
     reading: Reading | None = None
     labels: np.ndarray | None = None     # per span: F1 with the gold answers
 
 
 def collect(bot: QA, questions: list[EvalQuestion], *, folds: int, top_k: int = DEFAULT_TOP_K,
-            own: dict[str, set[str]] | None = None, progress: bool = True) -> list[Item]:
-    """Ask every question; ``own`` maps an article title to its documents' ids,
-    and when given, each question is asked of its own article only (as a user
-    asks questions of the document in front of them)."""
-    from tqdm.auto import tqdm
-
+            own: dict[str, set[str]] | None = None) -> list[Item]:
+    """Ask every question, as ``QA.ask`` does, in one ``bot.ask_traced`` batch
+    (each question encoded once) and keep what the reader read: its sentences
+    with their features and its words' vectors (``Trace``). ``own`` maps an
+    article title to its documents' ids; when given, each question is asked
+    of its own article only (``within``), as a user asks questions of the
+    document in front of them. A question whose passages hold no sentence
+    is left out."""
     fold_of = assign_folds(questions, folds)
-    texts = [clean_question(q.question) for q in questions]
-    vectors = bot.encoder.embed_texts(texts)
+    within = None if own is None else [own[q.group] for q in questions]
+    traced = bot.ask_traced([q.question for q in questions], top_k=top_k, depth=top_k,
+                            within=within, candidates=True)
     items = []
-    for q, text, vector in tqdm(list(zip(questions, texts, vectors)), desc="Sentences",
-                                unit="question", disable=not progress, leave=False):
-        if own is None:
-            hits = retrieve(text, vector, bot.index, top_k=top_k)
-        else:
-            docs = own[q.group]
-            hits = [h for h in retrieve(text, vector, bot.index, top_k=OWN_POOL)
-                    if h.chunk.doc_id in docs][:top_k]
-        cands = sentence_candidates(analyze_question(text), vector, hits, bot.index)
-        if not cands:
+    for q, (reply, trace) in zip(questions, traced):
+        if not trace.candidates:
             continue
-        words = question_words(analyze_question(text))
-        items.append(Item(q, fold_of[q.group or q.id], source_of(q.id), text, cands,
+        cands = list(trace.candidates)
+        items.append(Item(q, fold_of[q.group or q.id], source_of(q.id), reply.question, cands,
                           np.array([c.features for c in cands]),
                           np.array([bool(q.answers) and contains_answer(c.sentence.text, q.answers)
                                     for c in cands]),
-                          word_vectors(words, bot.index.analysis, bot.encoder.embed_texts)))
+                          trace.word_vectors, question_analysis=trace.question))
     return items
 
 
@@ -155,7 +148,10 @@ def add_spans(bot: QA, items: list[Item], sentence: Logistic, progress: bool = T
 
     for it in tqdm(items, desc="Constituents", unit="question", disable=not progress, leave=False):
         p = sentence.predict(it.x)
-        it.reading = read_spans(analyze_question(it.text), it.candidates, p, bot.index, None,
+        question = it.question_analysis
+        if question is None:
+            question = analyze_question(it.text)
+        it.reading = read_spans(question, it.candidates, p, bot.index, None,
                                 word_vectors=it.word_vectors)
         docs = bot.index.documents
         it.labels = np.array([f1(docs[s.sentence.sentence.doc_id].text[s.start:s.end],

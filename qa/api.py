@@ -8,6 +8,7 @@ import operator
 import os
 import re
 import time
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from qa.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_TOP_K, MAX_QUESTION_CHARS
 from qa.followup import Turn, resolve
 from qa.storage import cache_root, index_dir_for, no_index, read_calibration, write_calibration
 from qa.question import NAME_KINDS, analyze_question
-from qa.read import model_threshold, read_answers
-from qa.retrieve import POOL, retrieve
+from qa.features import question_words, word_vectors
+from qa.read import model_threshold, read_answers, sentence_candidates
+from qa.retrieve import pool_size, retrieve
 from qa.types import Reply, Trace
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,26 @@ def check_top_k(top_k) -> int:
         if k >= 1:
             return k
     raise InputError(f"top_k must be a whole number >= 1, got {show_value(top_k)}")
+
+
+def check_within(within, n: int) -> list[frozenset[str] | None] | None:
+    """``ask_traced``'s ``within`` as one ``frozenset`` of doc_ids (or None) per
+    question, for ``n`` questions. ``InputError`` naming the value when it is
+    not None or a list/tuple of ``n`` such entries (a set, frozenset, list or
+    tuple of strings; a bare string is refused: it is not a set of doc_ids)."""
+    if within is None:
+        return None
+    if not isinstance(within, (list, tuple)) or len(within) != n:
+        raise InputError(f"within must be None or a list with one entry per question ({n}), "
+                         f"got {show_value(within)}")
+    out = []
+    for docs in within:
+        if docs is not None and (not isinstance(docs, (set, frozenset, list, tuple))
+                                 or not all(isinstance(d, str) for d in docs)):
+            raise InputError(f"within's entries must be None or sets of doc_ids (strings), "
+                             f"got {show_value(docs)}")
+        out.append(None if docs is None else frozenset(docs))
+    return out
 
 
 def check_threshold(threshold) -> float:
@@ -334,41 +356,67 @@ class QA:
         return self._answer([clean_question(q) for q in questions], top_k)
 
     def ask_traced(self, questions: list[str], *, top_k: int = DEFAULT_TOP_K,
-                   depth: int = DEFAULT_TOP_K) -> list[tuple[Reply, Trace]]:
-        """``ask_batch``, each reply with its ``Trace``: the passages ranked to
-        ``depth`` (for retrieval metrics), from the same single encoding of
-        each question. The first ``top_k`` of the ranking are the ones read."""
+                   depth: int = DEFAULT_TOP_K, within: list[Collection[str] | None] | None = None,
+                   candidates: bool = False) -> list[tuple[Reply, Trace]]:
+        """``ask_batch``, each reply with its ``Trace``, from the same single
+        encoding of each question: the passages ranked to ``depth`` (for
+        retrieval metrics; the first ``top_k`` of the ranking are the ones read).
+
+        ``within``: None, or one entry per question: None (every document) or
+        the doc_ids that question is asked of (``qa.retrieve.retrieve``: the
+        passages of every document are ranked to ``qa.retrieve.WITHIN_POOL``,
+        and the first of those documents' are read). ``candidates``: also
+        keep, in the trace, what the reader read (the analysed question, its
+        sentences with their features, its words' vectors), as
+        ``eval.train_reader`` fits on; gathered only when asked for.
+
+        >>> (reply, trace), = bot.ask_traced(["Who lent it?"], depth=10, within=[{"a.txt"}])
+        >>> {h.chunk.doc_id for h in trace.ranking} <= {"a.txt"}
+        True
+        """
         if not isinstance(questions, (list, tuple)):
             raise InputError(f"questions must be a list of strings, got {show_value(questions)}")
         top_k, depth = check_top_k(top_k), check_top_k(depth)
+        within = check_within(within, len(questions))
         traces: list[Trace] = []
         replies = self._answer([clean_question(q) for q in questions], top_k, depth=depth,
-                               traces=traces)
+                               traces=traces, within=within, candidates=bool(candidates))
         return list(zip(replies, traces))
 
     def _answer(self, texts: list[str], top_k: int, *, depth: int | None = None,
-                traces: list | None = None) -> list[Reply]:
+                traces: list | None = None, within: list[frozenset[str] | None] | None = None,
+                candidates: bool = False) -> list[Reply]:
         """``ask_batch`` on questions already cleaned, with ``top_k`` checked;
-        with ``depth``, each question's ranking to that depth goes to ``traces``."""
+        with ``depth``, each question's ``Trace`` goes to ``traces`` (with what
+        the reader read when ``candidates``); ``within``: ``ask_traced``'s, checked."""
         if not texts:
             return []
         t0 = time.perf_counter()
         vectors = self.encoder.embed_texts(texts)
         encode_ms = (time.perf_counter() - t0) * 1000 / max(len(texts), 1)
         replies = []
-        for text, vector in zip(texts, vectors):
+        for i, (text, vector) in enumerate(zip(texts, vectors)):
+            docs = within[i] if within is not None else None
             t1 = time.perf_counter()
             if depth is None:
-                hits = retrieve(text, vector, self.index, top_k=top_k)
+                hits = retrieve(text, vector, self.index, top_k=top_k, within=docs)
             else:   # one search to the depth: its first top_k are the passages top_k reads
-                ranking = retrieve(text, vector, self.index, top_k=max(depth, top_k))
-                same_pool = max(POOL, depth) == max(POOL, top_k)
-                hits = ranking[:top_k] if same_pool else retrieve(text, vector, self.index, top_k=top_k)
-                traces.append(Trace(tuple(ranking[:depth])))
+                ranking = retrieve(text, vector, self.index, top_k=max(depth, top_k), within=docs)
+                same_pool = pool_size(max(depth, top_k), within=docs) == pool_size(top_k, within=docs)
+                hits = ranking[:top_k] if same_pool else \
+                    retrieve(text, vector, self.index, top_k=top_k, within=docs)
             t2 = time.perf_counter()
-            answers = read_answers(analyze_question(text), vector, hits, self.index,
-                                   model=self.reader_model, encode=self.encoder.embed_texts)
+            question = analyze_question(text)
+            words = word_vectors(question_words(question), self.index.analysis,
+                                 self.encoder.embed_texts)
+            cands = sentence_candidates(question, vector, hits, self.index)
+            answers = read_answers(question, cands, self.index, word_vectors=words,
+                                   model=self.reader_model)
             t3 = time.perf_counter()
+            if traces is not None:
+                traces.append(Trace(tuple(ranking[:depth]), question=question,
+                                    candidates=tuple(cands), word_vectors=words)
+                              if candidates else Trace(tuple(ranking[:depth])))
             best = answers[0] if answers and answers[0].confidence >= self.threshold else None
             timings = {"encode_ms": encode_ms, "retrieve_ms": (t2 - t1) * 1000,
                        "read_ms": (t3 - t2) * 1000}

@@ -56,11 +56,10 @@ from index.lexical import stem, tokenize
 from index.spans import Span
 from index.store import Index
 from index.types import Hit, Sentence
-from qa.features import (SPAN_FEATURES, QuestionView, candidate_rows, question_words,
-                         word_vectors)
+from qa.features import SPAN_FEATURES, QuestionView, candidate_rows
 from qa.forest import Forest
 from qa.question import NAME_KINDS, Question
-from qa.types import Answer
+from qa.types import Answer, Candidate
 
 FEATURES = ("dense", "dense_gap", "lexical", "lexical_gap", "bigram", "entity", "rank", "span",
             "no_span", "typed")
@@ -150,14 +149,6 @@ def model_threshold(path: Path = MODEL_PATH) -> float:
     return float(_model_file(path).get("threshold", 0.5))
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One sentence with its features (``FEATURES`` order)."""
-    sentence: Sentence
-    hit: Hit
-    features: tuple[float, ...]
-
-
 def sentence_candidates(question: Question, query_vector: np.ndarray, hits: list[Hit],
                         index: Index) -> list[Candidate]:
     """Every sentence of ``hits`` (once, with its best-ranked passage) with its
@@ -206,12 +197,12 @@ class Reading:
     context: dict[int, tuple[float, float]]   # sentence_id -> (context_lexical, missing_idf)
 
 
-def read(question: Question, query_vector: np.ndarray, hits: list[Hit], index: Index, *,
-         model: ReaderModel, word_vectors: np.ndarray | None = None,
+def read(question: Question, cands: list[Candidate], index: Index, *, model: ReaderModel,
+         word_vectors: np.ndarray | None = None,
          read_sentences: int = READ_SENTENCES) -> Reading | None:
-    """Stages 1 and 2 of the module docstring; None when ``hits`` hold no sentence.
-    ``word_vectors``: the vectors of ``qa.features.question_words(question)``."""
-    cands = sentence_candidates(question, query_vector, hits, index)
+    """Stages 1 and 2 of the module docstring on ``sentence_candidates``'
+    output; None when ``cands`` is empty. ``word_vectors``: the vectors of
+    ``qa.features.question_words(question)``."""
     if not cands:
         return None
     p = model.sentence.predict(np.array([c.features for c in cands]))
@@ -248,16 +239,16 @@ def read_spans(question: Question, cands: list[Candidate], p: np.ndarray, index:
     return Reading(cands, p, spans, scores, context)
 
 
-def read_answers(question: Question, query_vector: np.ndarray, hits: list[Hit],
-                 index: Index, *, max_answers: int = 5, model: ReaderModel | None = None,
-                 encode=None) -> list[Answer]:
-    """Scored answers from the sentences of ``hits``, best first, at most one
-    per sentence. Empty when ``hits`` is empty or no sentence holds a constituent.
-    ``encode``: the question encoder's ``embed_texts``, for the vectors of the
-    question's words (without it, the features that use them are left out)."""
+def read_answers(question: Question, cands: list[Candidate], index: Index, *,
+                 word_vectors: np.ndarray | None = None, max_answers: int = 5,
+                 model: ReaderModel | None = None) -> list[Answer]:
+    """Scored answers from ``cands`` (``sentence_candidates`` of the passages
+    read), best first, at most one per sentence. Empty when ``cands`` is empty
+    or no sentence holds a constituent. ``word_vectors``: the vectors of
+    ``qa.features.question_words(question)`` (``qa.features.word_vectors``;
+    without them, the features that use them are left out)."""
     model = model if model is not None else load_reader_model()
-    vectors = word_vectors(question_words(question), index.analysis, encode)
-    reading = read(question, query_vector, hits, index, model=model, word_vectors=vectors)
+    reading = read(question, cands, index, model=model, word_vectors=word_vectors)
     if reading is None or not reading.spans:
         return []
     best = best_per_sentence(reading)

@@ -1,11 +1,16 @@
-"""What the reader returns: ``Answer`` (a cited span) and ``Reply`` (one question's result)."""
+"""What the reader returns: ``Answer`` (a cited span) and ``Reply`` (one question's
+result); ``Trace``, what evaluation and training need beside a reply, with its
+``Candidate`` sentences."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from index.types import Hit
+import numpy as np
+
+from index.types import Hit, Sentence
+from qa.question import Question
 
 ABSTENTION = "The document does not say."
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
@@ -40,10 +45,31 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """One sentence of the passages read, with its features (``qa.read.FEATURES`` order)."""
+    sentence: Sentence
+    hit: Hit                      # its best-ranked passage
+    features: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class Trace:
-    """What evaluation needs beside a ``Reply``: the passages ranked to a depth
-    past those read (``ranking[:top_k]`` are the reply's ``passages``)."""
+    """What evaluation and training need beside a ``Reply``, from the same single
+    encoding of the question (``QA.ask_traced``).
+
+    ``ranking``: the passages ranked to a depth past those read
+    (``ranking[:top_k]`` are the reply's ``passages``). The other fields are
+    set only when asked for (``ask_traced(..., candidates=True)``): what the
+    reader's models are fitted on (``eval.train_reader``), independent of the
+    reader model that answered.
+    """
     ranking: tuple[Hit, ...]
+    question: Question | None = None       # the searched text, analysed (qa.question)
+    candidates: tuple[Candidate, ...] = ()  # every sentence of the passages read, the
+                                            # reader's input (qa.read.sentence_candidates)
+    # Unit vectors of qa.features.question_words(question), one row each; None
+    # when it has none. An array: left out of ==.
+    word_vectors: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import pytest
 
 from eval import train_reader
 from eval.data import EvalQuestion
+from index.config import IndexConfig
+from qa import QA
 from qa.read import CONFIDENCE_FEATURES, FEATURES, Logistic, ReaderModel, load_reader_model
 
 TINY = Path(__file__).parent / "data" / "tiny-squad-v2.json"
@@ -96,3 +98,81 @@ def test_shipped_model_records_its_data_and_held_out_figures():
     if shared.is_file():   # the shared folder sits beside the clone, in CI too
         assert data["about"]["trained_on"][0]["sha256"] == hashlib.sha256(shared.read_bytes()).hexdigest()
     assert data["validation"]["all"]["questions"] > 6000
+
+
+# --- collect() asks through the query pipeline (issue 12) -------------------------------------------
+
+ARTICLES = {"Weather": {"weather.txt"}, "Trains": {"notes/trains.md"}, "Money": {"money.txt"}}
+ASKED = [("Weather", "When was fog common in London?", ("the nineteenth century",)),
+         ("Weather", "What  should you always carry?", ("an umbrella",)),
+         ("Trains", "How much did the rail agency announce?", ("$13.9 billion",)),
+         ("Trains", "When did the first public railway open?", ("1825",)),
+         ("Money", "What do central banks raise?", ("interest rates",)),
+         ("Money", "Who won the 1990 World Cup?", ())]
+
+
+def _old_collect(bot: QA, questions: list[EvalQuestion], own) -> list[tuple]:
+    """What collect() read before it used QA.ask_traced: its own encoding and
+    retrieval (own article: a 100-passage ranking, that article's first top_k)."""
+    from qa.api import clean_question
+    from qa.features import question_words, word_vectors
+    from qa.question import analyze_question
+    from qa.read import sentence_candidates
+    from qa.retrieve import retrieve
+
+    out = []
+    for q in questions:
+        text = clean_question(q.question)
+        vector = bot.encoder.embed_texts([text])[0]
+        hits = retrieve(text, vector, bot.index, top_k=5) if own is None else \
+            [h for h in retrieve(text, vector, bot.index, top_k=100) if h.chunk.doc_id in own[q.group]][:5]
+        question = analyze_question(text)
+        cands = sentence_candidates(question, vector, hits, bot.index)
+        if cands:
+            out.append((q.id, text, cands, word_vectors(question_words(question), bot.index.analysis,
+                                                        bot.encoder.embed_texts)))
+    return out
+
+
+@pytest.mark.parametrize("own", [ARTICLES, None], ids=["own-article", "pooled"])
+def test_collect_encodes_each_question_once_through_the_pipeline(tmp_path, corpus_dir, fake_embedder,
+                                                                  monkeypatch, own):
+    from collections import Counter
+
+    import qa.api
+
+    bot = QA.load([corpus_dir], index_dir=tmp_path / "idx", embedder=fake_embedder, encoder=fake_embedder,
+                  config=IndexConfig(model_name=fake_embedder.name, chunk_size=200, chunk_overlap=40),
+                  progress=False)
+    questions = [EvalQuestion(f"q{i}", text, answers, group=title)
+                 for i, (title, text, answers) in enumerate(ASKED)]
+    encoded, retrievals, searches = Counter(), [], []
+    embed, search, pipeline_retrieve = fake_embedder.embed_texts, bot.index.search, qa.api.retrieve
+
+    def counting_embed(texts):
+        encoded.update(texts)
+        return embed(texts)
+
+    bot.encoder = type("Counting", (), {"name": fake_embedder.name,
+                                        "embed_texts": staticmethod(counting_embed)})()
+    monkeypatch.setattr(qa.api, "retrieve", lambda *a, **k: retrievals.append(a[0]) or pipeline_retrieve(*a, **k))
+    monkeypatch.setattr(bot.index, "search", lambda *a, **k: searches.append(1) or search(*a, **k))
+    items = train_reader.collect(bot, questions, folds=3, own=own)
+    assert len(items) >= 4
+    texts = [" ".join(q.question.split()) for q in questions]
+    assert all(encoded[t] == 1 for t in texts), encoded            # each question encoded once
+    assert sorted(retrievals) == sorted(texts)                     # one retrieval each, in the pipeline,
+    assert len(searches) == len(questions)                         # and no other search anywhere
+    monkeypatch.undo()
+    bot.encoder = fake_embedder
+    # What was collected is what collect() read when it retrieved on its own.
+    old = _old_collect(bot, questions, own)
+    assert [(it.question.id, it.text) for it in items] == [(qid, text) for qid, text, _, _ in old]
+    for it, (_, _, cands, words) in zip(items, old):
+        assert it.candidates == cands
+        np.testing.assert_array_equal(it.x, np.array([c.features for c in cands]))
+        assert (it.word_vectors is None) == (words is None)
+        if words is not None:
+            np.testing.assert_array_equal(it.word_vectors, words)
+        if own is not None:
+            assert {c.sentence.doc_id for c in it.candidates} <= own[it.question.group]
