@@ -114,7 +114,7 @@ DEFAULT_OUT = "bench-out"
 DEFAULT_SIZES = ("1x", "10x", "100x", "50000")   # the issue asks for >= 50,000 chunks
 QUICK_SIZES = ("1x", "10x")
 SCHEMA = 1
-ENCODE_BATCH = 256           # texts per embed_texts call, as index.store.EMBED_BATCH
+ENCODE_BATCH = 256           # texts per embed_texts call, as index.build.EMBED_BATCH
 RECALL_K = 10
 SEED = 20240601              # the recall sentences
 SUBPROCESS_TIMEOUT_S = 1800  # a CLI loading a 50,000-chunk index takes well under this
@@ -661,7 +661,7 @@ def bench_size(bot, cli: CliRunner, questions: list[str], size: str, target: int
     stage(f"scaling {size}: writing a corpus of >= {target:,} chunks to {corpus}")
     info = write_corpus(corpus, target, first=[Path(d.path) for d in bot.index.documents.values()])
     created_before = _manifest_created(index_dir)
-    # index.store keeps an interrupted build's finished batches beside the folder.
+    # index.build keeps an interrupted build's finished batches beside the folder.
     resuming = any(index_dir.parent.glob(f".{index_dir.name}.build-*"))
     stage(f"scaling {size}: {info['documents']:,} document(s), {info['chunks']:,} chunks; "
           f"{'reusing the index' if created_before else 'building the index (embedding shows progress)'}")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.integrity import sample_blocks as _sample
 from index.lexical import token_spans, tokenize
 from index.parse import Constituent, parse_sentences
 from index.spans import Span, find_spans
@@ -291,16 +292,3 @@ def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     starts = np.repeat(lo.astype(np.int64) - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
     return starts + np.arange(total, dtype=np.int64)
 
-
-SAMPLE = 1 << 16   # values per block that ``load`` checks of a large array
-
-
-def _sample(values: np.ndarray) -> np.ndarray:
-    """``values`` when small; else three contiguous blocks of it (head, middle,
-    tail): a check that reads a few pages, not the whole mapped file (``python
-    -m qa info --verify`` checksums every byte)."""
-    n = len(values)
-    if n <= 4 * SAMPLE:
-        return values
-    mid = n // 2
-    return np.concatenate([values[:SAMPLE], values[mid:mid + SAMPLE], values[n - SAMPLE:]])

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.integrity import sample_blocks as _sample
 from index.types import Chunk, Document, Sentence
 
 TEXT = "text.bin"
@@ -277,14 +278,3 @@ class SentenceTable(_SpanTable):
     def same_document(self, a: int, b: int) -> bool:
         return int(self.rows[a]["doc"]) == int(self.rows[b]["doc"])
 
-
-SAMPLE = 1 << 15   # rows per block that a sampled check reads
-
-
-def _sample(rows: np.ndarray) -> np.ndarray:
-    """``rows`` when few; else three contiguous blocks (head, middle, tail)."""
-    n = len(rows)
-    if n <= 4 * SAMPLE:
-        return np.asarray(rows)
-    mid = n // 2
-    return np.concatenate([rows[:SAMPLE], rows[mid:mid + SAMPLE], rows[n - SAMPLE:]])

@@ -22,7 +22,7 @@ class Document:
 @dataclass(frozen=True)
 class Chunk:
     doc_id: str
-    chunk_id: int   # row in chunks.jsonl == FAISS id
+    chunk_id: int   # row in chunks.npy == FAISS id
     start: int      # [start, end) in the document: doc.text[start:end] == text
     end: int
     text: str
@@ -31,7 +31,7 @@ class Chunk:
 @dataclass(frozen=True)
 class Sentence:
     doc_id: str
-    sentence_id: int  # row in sentences.jsonl == row of sentence_vectors.npy
+    sentence_id: int  # row in sentences.npy (its text_row: its row of sentence_vectors.npy)
     start: int        # [start, end) in the document
     end: int
     text: str

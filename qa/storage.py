@@ -1,7 +1,7 @@
 """Where ``qa`` keeps things beside an index: the per-user cache folder and its
 naming, and the abstention threshold calibrated for an index
 (``calibration.json``, written by ``python -m eval --calibrate``). The index
-folder's own files are ``index.store``'s."""
+folder's own files are ``index``'s (``index.manifest`` lists them)."""
 
 from __future__ import annotations
 
