@@ -12,7 +12,7 @@ import re
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +129,7 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
                 analysis.save(tmp / "analysis")
             else:
                 _copy_folder(analysis_from, tmp / "analysis")
-            manifest = Manifest(**{**manifest.__dict__,
-                                   "files": file_records(tmp, skip=(MANIFEST, CALIBRATION))})
+            manifest = replace(manifest, files=file_records(tmp, skip=(MANIFEST, CALIBRATION)))
             # The manifest goes last: a folder without one is never loaded.
             manifest.write(tmp)
             swap_in(tmp, folder)

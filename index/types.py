@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Document:
     doc_id: str     # path relative to the folder it was given in, or the file name
     title: str      # first Markdown heading, else a short first line, else the file name
@@ -19,7 +19,7 @@ class Document:
     size: int       # bytes of the file on disk
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Chunk:
     doc_id: str
     chunk_id: int   # row in chunks.npy == FAISS id
@@ -28,7 +28,7 @@ class Chunk:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sentence:
     doc_id: str
     sentence_id: int  # row in sentences.npy (its text_row: its row of sentence_vectors.npy)
@@ -37,7 +37,7 @@ class Sentence:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """A retrieved passage.
 
