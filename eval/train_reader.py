@@ -85,7 +85,7 @@ class Item:
 
 
 def collect(bot: QA, questions: list[EvalQuestion], *, folds: int, top_k: int = DEFAULT_TOP_K,
-            own: dict[str, set[str]] | None = None) -> list[Item]:
+            own: dict[str, set[str]] | None = None, progress: bool = True) -> list[Item]:
     """Ask every question, as ``QA.ask`` does, in one ``bot.ask_traced`` batch
     (each question encoded once) and keep what the reader read: its sentences
     with their features and its words' vectors (``Trace``). ``own`` maps an
@@ -96,7 +96,7 @@ def collect(bot: QA, questions: list[EvalQuestion], *, folds: int, top_k: int = 
     fold_of = assign_folds(questions, folds)
     within = None if own is None else [own[q.group] for q in questions]
     traced = bot.ask_traced([q.question for q in questions], top_k=top_k, depth=top_k,
-                            within=within, candidates=True)
+                            within=within, candidates=True, progress=progress)
     items = []
     for q, (reply, trace) in zip(questions, traced):
         if not trace.candidates:

@@ -357,7 +357,7 @@ class QA:
 
     def ask_traced(self, questions: list[str], *, top_k: int = DEFAULT_TOP_K,
                    depth: int = DEFAULT_TOP_K, within: list[Collection[str] | None] | None = None,
-                   candidates: bool = False) -> list[tuple[Reply, Trace]]:
+                   candidates: bool = False, progress: bool = False) -> list[tuple[Reply, Trace]]:
         """``ask_batch``, each reply with its ``Trace``, from the same single
         encoding of each question: the passages ranked to ``depth`` (for
         retrieval metrics; the first ``top_k`` of the ranking are the ones read).
@@ -369,6 +369,7 @@ class QA:
         keep, in the trace, what the reader read (the analysed question, its
         sentences with their features, its words' vectors), as
         ``eval.train_reader`` fits on; gathered only when asked for.
+        ``progress``: a progress bar over the questions (for long batches).
 
         >>> (reply, trace), = bot.ask_traced(["Who lent it?"], depth=10, within=[{"a.txt"}])
         >>> {h.chunk.doc_id for h in trace.ranking} <= {"a.txt"}
@@ -380,12 +381,13 @@ class QA:
         within = check_within(within, len(questions))
         traces: list[Trace] = []
         replies = self._answer([clean_question(q) for q in questions], top_k, depth=depth,
-                               traces=traces, within=within, candidates=bool(candidates))
+                               traces=traces, within=within, candidates=bool(candidates),
+                               progress=bool(progress))
         return list(zip(replies, traces))
 
     def _answer(self, texts: list[str], top_k: int, *, depth: int | None = None,
                 traces: list | None = None, within: list[frozenset[str] | None] | None = None,
-                candidates: bool = False) -> list[Reply]:
+                candidates: bool = False, progress: bool = False) -> list[Reply]:
         """``ask_batch`` on questions already cleaned, with ``top_k`` checked;
         with ``depth``, each question's ``Trace`` goes to ``traces`` (with what
         the reader read when ``candidates``); ``within``: ``ask_traced``'s, checked."""
@@ -395,7 +397,12 @@ class QA:
         vectors = self.encoder.embed_texts(texts)
         encode_ms = (time.perf_counter() - t0) * 1000 / max(len(texts), 1)
         replies = []
-        for i, (text, vector) in enumerate(zip(texts, vectors)):
+        pairs = zip(texts, vectors)
+        if progress:
+            from tqdm.auto import tqdm
+
+            pairs = tqdm(pairs, total=len(texts), desc="Answering", unit="question", leave=False)
+        for i, (text, vector) in enumerate(pairs):
             docs = within[i] if within is not None else None
             t1 = time.perf_counter()
             if depth is None:
