@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index import memory
 from index.integrity import sample_blocks as _sample
 from index.lexical import token_spans, tokenize
 from index.parse import Constituent, parse_sentences
@@ -45,6 +46,7 @@ _LAYERS = {
 }
 # Terms of spans, as rows of term ids, addressed by terms_lo/hi.
 _TERM_LISTS = ("span_terms",)
+TRIM_EVERY = 4096   # sentences analysed between two index.memory.trim() calls
 # Parts of speech whose lemmas get a vector.
 VECTOR_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV"})
 
@@ -199,8 +201,11 @@ class SentenceAnalysis:
 
         texts = list(texts)
         parses = parse_sentences(texts)   # lazily, batch by batch: the bar below shows it
-        for text, parsed in zip(tqdm(texts, desc="Analysing sentences", unit="sentence",
-                                     leave=False, disable=not progress), parses):
+        for n, (text, parsed) in enumerate(zip(tqdm(texts, desc="Analysing sentences",
+                                                    unit="sentence", leave=False,
+                                                    disable=not progress), parses)):
+            if n % TRIM_EVERY == TRIM_EVERY - 1:
+                memory.trim()   # the parser's freed batches, back to the system (index.memory)
             for s, e, t in token_spans(text):
                 cols["tokens_start"].append(s)
                 cols["tokens_end"].append(e)

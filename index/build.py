@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index import memory
 from index.analysis import ANALYSIS_VERSION, SentenceAnalysis
 from index.chunk import chunk_document
 from index.config import IndexConfig
@@ -395,6 +396,7 @@ def _embed_resumable(work: Path, kind: str, items, reuse: Reuse, embedder, progr
                     vectors[i] = vectors[first[items[i].text]]
             vectors.flush()
             write_json_atomic(state, {"done": hi, "total": len(items), "dim": dim})
+            memory.trim()   # the batch's tensors, back to the system (index.memory)
             bar.update(hi - lo)
     return vectors
 

@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
     setup_logging(quiet=args.quiet)
-    from ui.memory import limit_arenas
+    from index.memory import limit_arenas
 
-    limit_arenas()   # before any thread starts: freed memory goes back to the system (ui.memory)
+    limit_arenas()   # before any thread starts: freed memory goes back to the system (index.memory)
     from qa import QA, USER_ERRORS
     from ui.app import build_app, launch
 

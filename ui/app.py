@@ -27,7 +27,8 @@ import gradio as gr
 from qa import QA, USER_ERRORS, InputError
 from index.store import disk_usage
 from qa.storage import cache_root
-from ui import memory, render
+from index import memory
+from ui import render
 from ui.config import (API_SESSION_TTL_S, ASK_CONCURRENCY, DEFAULT_HOST, DEFAULT_MAX_STORAGE_MB, DEFAULT_MAX_UPLOAD_MB,
                        DEFAULT_PORT, EXAMPLES, INDEX_CONCURRENCY, MAX_LOADED_UPLOADS, MAX_REQUEST_BYTES,
                        MAX_TURNS, MAX_UPLOAD_FILES, POLL_SECONDS, QUEUE_SIZE, UPLOAD_SUFFIXES,
@@ -435,7 +436,7 @@ class ApiSessions:
     little queue bookkeeping per session with no bound. Measured: server
     memory grew ~50 kB per ``/ask`` call. ``/ask`` is stateless, so a thread
     drops each of its sessions ``delay_s`` after it ended (browser sessions are
-    not touched), then trims the heap (``ui.memory``).
+    not touched), then trims the heap (``index.memory``).
     """
 
     def __init__(self, app: gr.Blocks, *, delay_s: float = API_SESSION_TTL_S) -> None:

@@ -96,7 +96,7 @@ def test_a_full_queue_says_busy_try_again():
 def test_freed_memory_can_be_given_back_on_glibc():
     import platform
 
-    from ui import memory
+    from index import memory
 
     if platform.libc_ver()[0] == "glibc":   # this project's machines; elsewhere both are no-ops
         assert memory.trim() is True and memory.limit_arenas(8) is True
