@@ -87,9 +87,9 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
     try:
         with _writing(folder, work):
             chunk_vectors = _embed_resumable(work, "chunk", chunks, reuse, embedder, progress,
-                                             "Embedding chunks")
+                                             "Embedding chunks", distinct_texts(chunks))
             sentence_vectors = _embed_resumable(work, "sentence", sentences, reuse, embedder,
-                                                progress, "Embedding sentences")
+                                                progress, "Embedding sentences", (text_row, firsts))
     except KeyboardInterrupt:
         log.warning("Indexing interrupted; the finished batches are kept in %s, and the next "
                     "run on the same documents resumes from there.", work)
@@ -355,21 +355,21 @@ class Reuse:
 
 
 def _embed_resumable(work: Path, kind: str, items, reuse: Reuse, embedder, progress: bool,
-                     desc: str) -> np.ndarray:
+                     desc: str, distinct: tuple[np.ndarray, list[int]]) -> np.ndarray:
     """The vectors of ``items``, row i for item i, in ``work/KIND_vectors.npy`` (a
     memory-mapped file). Rows are embedded in batches of ``EMBED_BATCH``, each
     written and recorded in ``work/KIND_progress.json`` before the next, so an
     interrupted run resumes after the last finished batch. Rows of unchanged
     documents are copied from ``reuse``, and a text seen before (boilerplate
-    such as "Parameters" or "Returns") from its first row, instead of embedded."""
+    such as "Parameters" or "Returns") from its first row, instead of embedded
+    (``distinct``: ``index.tables.distinct_texts(items)``)."""
     from tqdm.auto import tqdm
 
     path, state = work / f"{kind}_vectors.npy", work / f"{kind}_progress.json"
     keys = [(it.doc_id, it.start, it.end) for it in items]
     reused = reuse.rows[kind]
-    first: dict[str, int] = {}
-    for i, it in enumerate(items):
-        first.setdefault(it.text, i)
+    text_row, firsts = distinct
+    first = [firsts[r] for r in text_row.tolist()]   # row i's first row with the same text
     todo = sum(k not in reused for k in keys)
     dim = reuse.dim() or embedder.dim
     done, vectors = _resume(path, state, (len(items), dim))
@@ -386,14 +386,14 @@ def _embed_resumable(work: Path, kind: str, items, reuse: Reuse, embedder, progr
         for lo in range(done, len(items), EMBED_BATCH):
             hi = min(lo + EMBED_BATCH, len(items))
             fresh = [i for i in range(lo, hi)
-                     if keys[i] not in reused and first[items[i].text] == i]
+                     if keys[i] not in reused and first[i] == i]
             if fresh:
                 vectors[fresh] = embedder.embed_texts([items[i].text for i in fresh])
             for i in range(lo, hi):   # in order: a repeat's first row is filled by now
                 if keys[i] in reused:
                     vectors[i] = reuse.vector(kind, keys[i])
-                elif first[items[i].text] != i:
-                    vectors[i] = vectors[first[items[i].text]]
+                elif first[i] != i:
+                    vectors[i] = vectors[first[i]]
             vectors.flush()
             write_json_atomic(state, {"done": hi, "total": len(items), "dim": dim})
             memory.trim()   # the batch's tensors, back to the system (index.memory)

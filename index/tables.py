@@ -72,14 +72,16 @@ def write_tables(folder: Path, documents: list[Document], chunks: list[Chunk],
     np.save(folder / DOCUMENTS, doc_rows)
 
     def spans(items, dtype):
+        names = ("doc", "start", "end", "byte_start", "byte_end")
+        columns = [np.empty(len(items), dtype=np.int64) for _ in names]
+        for i, it in enumerate(items):   # one pass, each column filled as it goes
+            doc = row_of[it.doc_id]
+            to_bytes = byte_maps[doc]
+            for column, value in zip(columns, (doc, it.start, it.end, to_bytes(it.start),
+                                               to_bytes(it.end))):
+                column[i] = value
         rows = np.zeros(len(items), dtype=dtype)
-        for name in ("doc", "start", "end", "byte_start", "byte_end"):
-            column = np.empty(len(items), dtype=rows.dtype[name])
-            for i, it in enumerate(items):
-                doc = row_of[it.doc_id]
-                column[i] = (doc if name == "doc" else it.start if name == "start" else
-                             it.end if name == "end" else
-                             byte_maps[doc](it.start if name == "byte_start" else it.end))
+        for name, column in zip(names, columns):
             rows[name] = column
         return rows
 
