@@ -117,6 +117,14 @@ def test_a_hostile_document_is_shown_as_text(open_page, serve, tmp_path):
         assert page.locator(f"{panel} .docqa-reply b, {panel} .docqa-doc b").count() == 0
 
 
+def use_files(page, path) -> None:
+    """Choose ``path`` in the upload box, wait until the box shows it, and press
+    "Use these files"."""
+    page.locator("#docqa-files input[type=file]").set_input_files(str(path))
+    page.locator("#docqa-files").get_by_text(path.name).first.wait_for()
+    page.locator("#docqa-use-files").click()
+
+
 def test_upload_a_markdown_file_then_ask_about_it(open_page, bundled_url, tmp_path):
     notes = tmp_path / "garden.md"
     notes.write_text(GARDEN_DOC, encoding="utf-8")
@@ -126,9 +134,7 @@ def test_upload_a_markdown_file_then_ask_about_it(open_page, bundled_url, tmp_pa
     page = app.page
     page.get_by_text("Your documents").click()
 
-    page.locator("#docqa-files input[type=file]").set_input_files(str(bad))
-    page.locator("#docqa-files").get_by_text("latin1.txt").first.wait_for()
-    page.locator("#docqa-use-files").click()
+    use_files(page, bad)
     page.locator("#docqa-upload-msg .docqa-upload-bad").wait_for(timeout=30_000)
     assert ("Not indexed: 'latin1.txt' is not UTF-8 text (bad byte at offset 3). "
             "Still answering from the previous documents.") == page.locator("#docqa-upload-msg").inner_text()
@@ -136,9 +142,7 @@ def test_upload_a_markdown_file_then_ask_about_it(open_page, bundled_url, tmp_pa
     # the file box keeps what was dropped in it: take the bad file out first
     page.locator("#docqa-files button[aria-label='Clear']").click()
     page.locator("#docqa-files").get_by_text("latin1.txt").first.wait_for(state="detached")
-    page.locator("#docqa-files input[type=file]").set_input_files(str(notes))
-    page.locator("#docqa-files").get_by_text("garden.md").first.wait_for()
-    page.locator("#docqa-use-files").click()
+    use_files(page, notes)
     page.locator("#docqa-upload-msg .docqa-upload-ok").wait_for(timeout=60_000)
     assert "Now answering from garden.md (1 passage)." in page.locator("#docqa-upload-msg").inner_text()
     assert "garden.md" in page.locator("#docqa-status").inner_text()
@@ -169,9 +173,7 @@ def test_an_upload_shows_its_progress_and_can_be_cancelled_in_the_page(open_page
         view = open_page(url)
         page = view.page
         page.get_by_text("Your documents").click()
-        page.locator("#docqa-files input[type=file]").set_input_files(str(slow))
-        page.locator("#docqa-files").get_by_text("slow.txt").first.wait_for()
-        page.locator("#docqa-use-files").click()
+        use_files(page, slow)
         progress = page.locator("#docqa-upload-msg .docqa-upload-progress")
         progress.get_by_text("Embedding chunks 1 of 4 (25%)").wait_for(timeout=60_000)
         assert progress.inner_text().startswith("Indexing slow.txt: Embedding chunks 1 of 4 (25%)")
