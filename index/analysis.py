@@ -11,6 +11,8 @@ question, worked out once at index time instead of at every question:
   and "founded" near "established" without encoding anything at question time.
 
 Stored as flat integer arrays (one row per item, a pointer array per layer),
+each in the narrowest integer type its values fit (``narrowest``: offsets
+within a sentence and label ids mostly take one or two bytes, not four),
 memory-mapped when loaded: a question touches only the rows of the sentences
 it reads, so neither memory nor time per question grows with the corpus.
 Offsets are relative to the sentence text, half-open.
@@ -229,10 +231,13 @@ class SentenceAnalysis:
                     cols[f"cands_{c}"].append(v)
             for layer in _LAYERS:
                 ptrs[layer].append(len(cols[f"{layer}_start"]))
-        arrays = {k: np.frombuffer(v, dtype=np.int32).copy() for k, v in cols.items()}
-        arrays.update({f"{layer}_ptr": np.frombuffer(p, dtype=np.int64).copy()
-                       for layer, p in ptrs.items()})
-        arrays.update({k: np.frombuffer(v, dtype=np.int32).copy() for k, v in lists.items()})
+        # One column at a time, each dropped once copied narrow: the build's peak
+        # holds one column twice, not the whole analysis.
+        arrays = {}
+        for source, dtype in ((cols, np.int32), (ptrs, np.int64), (lists, np.int32)):
+            for k in list(source):
+                name = f"{k}_ptr" if source is ptrs else k
+                arrays[name] = narrowest(np.frombuffer(source.pop(k), dtype=dtype))
         strings = list(term_ids)
         vector_row = np.full(len(strings), -1, dtype=np.int32)
         if embed is not None and content:
@@ -251,7 +256,7 @@ class SentenceAnalysis:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name, values in self._a.items():
-            np.save(folder / f"{name}.npy", values)
+            np.save(folder / f"{name}.npy", narrowest(values))
         (folder / "vocabulary.json").write_text(json.dumps(
             {"version": ANALYSIS_VERSION, "terms": self.terms, "kinds": self.kinds}), encoding="utf-8")
 
@@ -286,6 +291,23 @@ class SentenceAnalysis:
             if len(values) and not 0 <= int(values.min()) <= int(values.max()) < bound:
                 raise ValueError(f"{name}.npy points outside the vocabulary")
         return analysis
+
+
+def narrowest(values: np.ndarray) -> np.ndarray:
+    """``values`` in the narrowest integer type that holds them all: 8, 16 or
+    32 bits, unsigned when none is negative, else int64 (never uint64, which
+    numpy mixes with int64 into float64). A copy only when the type changes;
+    arrays of floats are returned as they are."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu":
+        return values
+    lo, hi = (int(values.min()), int(values.max())) if len(values) else (0, 0)
+    for dtype in ((np.uint8, np.uint16, np.uint32, np.int64) if lo >= 0
+                  else (np.int8, np.int16, np.int32, np.int64)):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return values if values.dtype == dtype else values.astype(dtype)
+    return values
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

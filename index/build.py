@@ -26,8 +26,8 @@ from index.files import (check_replaceable, folder_lock, make_folder, remove_dea
                          swap_in, temp_folder_for, write_error, write_json_atomic)
 from index.integrity import file_records
 from index.lexical import LexicalIndex, document_frequencies
-from index.manifest import (CALIBRATION, FORMAT_VERSION, MANIFEST, OWN_FILES, Counts, DocumentRecord,
-                            Manifest, ModelInfo, read_manifest_data)
+from index.manifest import (CALIBRATION, FORMAT_VERSION, MANIFEST, OWN_FILES, READABLE_FORMATS, Counts,
+                            DocumentRecord, Manifest, ModelInfo, read_manifest_data)
 from index.search import SEARCH_SETTINGS, SENTENCE_VECTOR_DTYPE, Index, load_index
 from index.sentences import split_sentences
 from index.tables import distinct_texts, write_tables
@@ -237,6 +237,7 @@ class Previous:
     analysis: Path | None = None
     analysis_version: int | None = None
     text_rows: np.ndarray | None = None
+    format_version: int = FORMAT_VERSION
 
     @classmethod
     def of_index(cls, index: Index) -> "Previous":
@@ -252,20 +253,20 @@ class Previous:
                    keys(t.chunk_rows), lambda: faiss_index.reconstruct_n(0, faiss_index.ntotal),
                    keys(t.sentence_rows), index.sentence_vectors,
                    index.folder / "analysis", index.manifest.analysis,
-                   np.asarray(t.sentence_rows["text_row"]))
+                   np.asarray(t.sentence_rows["text_row"]), index.manifest.format_version)
 
     @classmethod
     def read(cls, folder: Path) -> "Previous | None":
-        """What the index in ``folder`` offers, whatever its format version (the
-        current one, or 2: records in ``chunks.jsonl``/``sentences.jsonl``, a
+        """What the index in ``folder`` offers, whatever its format version (one
+        of ``READABLE_FORMATS``, or 2: records in ``chunks.jsonl``/``sentences.jsonl``, a
         vector and an analysis row per sentence); None when there is nothing
         usable (logged at debug level)."""
         import faiss
 
         try:
             data = read_manifest_data(folder)
-            if data.get("format_version") == FORMAT_VERSION:
-                return cls.of_index(load_index(folder))
+            if data.get("format_version") in READABLE_FORMATS:
+                return cls.of_index(load_index(folder, formats=READABLE_FORMATS))
             if data.get("format_version") != 2:
                 return None
 
@@ -280,7 +281,8 @@ class Previous:
                 return None
             return cls(data["model"]["name"], {d["doc_id"]: d["sha256"] for d in data["documents"]},
                        chunk_keys, lambda: faiss_index.reconstruct_n(0, faiss_index.ntotal),
-                       sentence_keys, vectors, Path(folder) / "analysis", data.get("analysis"))
+                       sentence_keys, vectors, Path(folder) / "analysis", data.get("analysis"),
+                       format_version=2)
         except Exception as exc:  # noqa: BLE001 - anything unreadable: build from scratch
             log.debug("Nothing reusable in %s: %s: %s", folder, type(exc).__name__, exc)
             return None
@@ -334,7 +336,8 @@ class Reuse:
         analysis version, every document unchanged, the same sentences):
         ``(its folder, None)`` when it is stored as this build would store it,
         ``(None, the rows this build needs)`` when it holds them in another
-        layout (an older format), else ``(None, None)``: analyse anew."""
+        layout or integer widths (an older format), else ``(None, None)``:
+        analyse anew."""
         p = self.previous
         if p is None or p.analysis_version != ANALYSIS_VERSION or p.analysis is None \
                 or not p.analysis.is_dir() or len(self.same) != len(documents) \
@@ -350,7 +353,9 @@ class Reuse:
             return None, None
         log.info("Reusing the sentence analysis of the previous index (the same sentences).")
         if rows == list(range(stored.stored)):
-            return p.analysis, None
+            if p.format_version == FORMAT_VERSION:
+                return p.analysis, None
+            return None, stored   # the same rows, saved again in this format's integer widths
         return None, stored.select(rows)
 
 

@@ -31,7 +31,11 @@ from index.errors import IndexCorruptError, IndexNotFoundError
 
 # Bump when the on-disk layout or the meaning of a stored field changes: an index
 # of another version is rebuilt, reusing its vectors (index.build).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+# Versions ``load_index(..., formats=READABLE_FORMATS)`` still opens, to reuse
+# what they hold when rebuilding: format 3 differs from 4 only in that its
+# analysis arrays are all 32- or 64-bit (4 stores each in the narrowest type).
+READABLE_FORMATS = (3, FORMAT_VERSION)
 
 MANIFEST = "manifest.json"
 CALIBRATION = "calibration.json"  # optional, beside the index: qa.storage writes it

@@ -14,7 +14,7 @@ from index.config import IndexConfig
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.integrity import DamagedFile, verify
 from index.lexical import LexicalIndex
-from index.manifest import FORMAT_VERSION, MANIFEST, Manifest, read_manifest_data
+from index.manifest import FORMAT_VERSION, MANIFEST, READABLE_FORMATS, Manifest, read_manifest_data
 from index.tables import ChunkTable, DocumentTable, SentenceTable, Tables
 from index.types import Chunk, Hit, Sentence
 
@@ -126,12 +126,14 @@ class Index:
         return None
 
 
-def load_index(folder: Path) -> Index:
+def load_index(folder: Path, *, formats: tuple[int, ...] = (FORMAT_VERSION,)) -> Index:
     """Open the index in ``folder``: nothing is read into memory but the
     manifest, the vocabularies and the FAISS index; the rest is mapped.
 
     Raises ``IndexNotFoundError`` when there is none, ``IndexMismatchError``
-    when it has another format version, and ``IndexCorruptError`` (naming the
+    when its format version is not one of ``formats`` (only the current one,
+    unless a rebuild opens an older index to reuse its parts:
+    ``READABLE_FORMATS``), and ``IndexCorruptError`` (naming the
     file) when a file is unreadable, damaged (its checksum, for files small
     enough to check on each open) or disagrees with the others.
     """
@@ -141,7 +143,9 @@ def load_index(folder: Path) -> Index:
     data = read_manifest_data(folder)
     current = MANIFEST
     try:
-        if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+        if set(formats) - set(READABLE_FORMATS):
+            raise ValueError(f"cannot read format versions {sorted(set(formats) - set(READABLE_FORMATS))}")
+        if not isinstance(data, dict) or data.get("format_version") not in formats:
             found = data.get("format_version") if isinstance(data, dict) else None
             raise IndexMismatchError(f"index at {str(folder)!r} has format version {found!r}, "
                                      f"this program reads {FORMAT_VERSION}")

@@ -9,7 +9,10 @@ import logging
 import numpy as np
 import pytest
 
-from index.analysis import SentenceAnalysis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from index.analysis import SentenceAnalysis, narrowest
 from index.config import IndexConfig
 from index.errors import IndexCorruptError
 from index.ingest import load_documents
@@ -66,6 +69,27 @@ def test_save_and_load_round_trip(tmp_path):
     assert isinstance(loaded._a["tokens_term"].base, np.memmap)  # mapped, not read in
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])   # a shared, busy machine
+@given(st.lists(st.integers(-2**63, 2**63 - 1), max_size=20))
+def test_narrowest_keeps_every_value_in_the_smallest_type_that_holds_them(values):
+    source = np.array(values, dtype=np.int64)
+    narrow = narrowest(source)
+    assert narrow.tolist() == values
+    assert narrow.dtype != np.uint64
+    smaller = [t for t in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32)
+               if np.dtype(t).itemsize < narrow.dtype.itemsize]
+    for t in smaller:   # no smaller type would have held them
+        info = np.iinfo(t)
+        assert any(not info.min <= v <= info.max for v in values)
+
+
+def test_stored_analysis_arrays_are_narrow(tmp_path):
+    SentenceAnalysis.build(TEXTS).save(tmp_path / "a")
+    widths = {p.stem: np.load(p).dtype.itemsize for p in (tmp_path / "a").glob("ptok_*.npy")}
+    # Offsets within these short sentences, heads and label ids take one byte.
+    assert widths["ptok_start"] == widths["ptok_head"] == widths["ptok_pos"] == 1, widths
+
+
 def test_out_of_range_rows_are_refused():
     analysis = SentenceAnalysis.build(TEXTS)
     with pytest.raises(IndexError, match="sentence 7"):
@@ -91,7 +115,7 @@ def test_a_damaged_analysis_is_reported(docs, tmp_path, fake_embedder, damage):
     if damage == "drop_file":
         (folder / "cands_labels.npy").unlink()
     elif damage == "bad_term":
-        terms = np.load(folder / "tokens_term.npy")
+        terms = np.load(folder / "tokens_term.npy").astype(np.int32)   # stored narrow
         terms[0] = 10**6
         np.save(folder / "tokens_term.npy", terms)
     else:

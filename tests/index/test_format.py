@@ -1,6 +1,7 @@
 """The columnar format (index.tables, index.manifest): text stored once, rows as
-numbers, and an index of the older format 2 rebuilt with one log line,
-reusing its vectors and its sentence analysis."""
+numbers, and an index of an older format (2: JSON lines; 3: 32-bit analysis
+arrays) rebuilt with one log line, reusing its vectors and its sentence
+analysis."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index.analysis import SentenceAnalysis
 from index.chunk import chunk_document
 from index.config import IndexConfig
-from index.manifest import FORMAT_VERSION, Manifest, read_manifest
+from index.integrity import file_records
+from index.manifest import CALIBRATION, FORMAT_VERSION, MANIFEST, Manifest, read_manifest
 from index.sentences import split_sentences
 from index.store import build_index, load_index, open_index
 from index.tables import ChunkTable, DocumentTable, SentenceTable, Tables, distinct_texts, write_tables
@@ -110,23 +113,45 @@ def write_format_2(index, folder: Path) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
-def test_an_index_of_format_2_is_rebuilt_reusing_its_vectors_and_analysis(
-        tmp_path, fake_embedder, fake_embedder_class, caplog):
+def write_format_3(index, folder: Path) -> None:
+    """Rewrite the index in ``folder`` as format 3 wrote it: the same files, with
+    every analysis array 32-bit (pointers 64-bit)."""
+    for path in (folder / "analysis").glob("*.npy"):
+        values = np.load(path)
+        if values.dtype.kind in "iu":
+            np.save(path, values.astype(np.int64 if path.stem.endswith("_ptr") else np.int32))
+    manifest = index.manifest.to_dict()
+    manifest.update(format_version=3, files={})
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    manifest["files"] = file_records(folder, skip=(MANIFEST, CALIBRATION))
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def analysis_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in (folder / "analysis").iterdir())
+
+
+@pytest.mark.parametrize("old", [2, 3])
+def test_an_index_of_an_older_format_is_rebuilt_reusing_its_vectors_and_analysis(
+        tmp_path, fake_embedder, fake_embedder_class, caplog, old):
     text = "\n".join(["Returns the value.", "Fog was common in London in 1880.",
                       "Returns the value.", "The cat sat on the mat; it rained."] * 4)
     docs = [document("a.txt", text), document("b.txt", "Tea is grown in Assam. Rain falls.")]
     folder = tmp_path / "idx"
     fresh = build_index(docs, folder, config=CFG, embedder=fake_embedder_class(), progress=False)
-    write_format_2(fresh, folder)
-    assert read_manifest(folder).format_version == 2
+    narrow = analysis_bytes(folder)
+    (write_format_2 if old == 2 else write_format_3)(fresh, folder)
+    assert read_manifest(folder).format_version == old
 
     with caplog.at_level(logging.INFO, logger="index.build"):
         index = open_index(docs, folder, config=CFG, embedder=fake_embedder, progress=False)
     lines = [r.getMessage() for r in caplog.records if r.name == "index.build"]
-    assert any("format version 2" in line and f"writes {FORMAT_VERSION}" in line for line in lines)
+    assert any(f"format version {old}" in line and f"writes {FORMAT_VERSION}" in line
+               for line in lines)
     assert fake_embedder.texts_embedded == 0 and fake_embedder.words_embedded == 0
     assert index.manifest.format_version == FORMAT_VERSION
     assert list(index.chunks) == list(fresh.chunks) and list(index.sentences) == list(fresh.sentences)
     np.testing.assert_array_equal(index.sentence_vectors, fresh.sentence_vectors)
     check(index.analysis, [s.text for s in index.sentences])
     assert Manifest.from_dict(json.loads((folder / "manifest.json").read_text())) == index.manifest
+    assert analysis_bytes(folder) == narrow   # stored again in the narrow widths
