@@ -95,17 +95,19 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
                     "run on the same documents resumes from there.", work)
         raise
     dim = chunk_vectors.shape[1]
-    faiss_index = _make_faiss(chunk_vectors, config)
-    del chunk_vectors
-    lexical = LexicalIndex.build([c.text for c in chunks], method=config.bm25_method,
-                                 k1=config.bm25_k1, b=config.bm25_b)
-    sentence_df = document_frequencies([s.text for s in sentences])
+    # The analysis first: its parse is the build's largest memory, so the FAISS
+    # and BM25 indexes are made after it, not held through it.
     analysis_from, analysis = reuse.analysis(sentences, documents, firsts)
     if analysis_from is None and analysis is None:
         # One row per distinct text. Lemmas are embedded through ``embed_words``
         # where the embedder has one (a test double counts them apart).
         analysis = SentenceAnalysis.build([sentences[i].text for i in firsts], progress=progress,
                                           embed=getattr(embedder, "embed_words", embedder.embed_texts))
+    faiss_index = _make_faiss(chunk_vectors, config)
+    del chunk_vectors
+    lexical = LexicalIndex.build([c.text for c in chunks], method=config.bm25_method,
+                                 k1=config.bm25_k1, b=config.bm25_b)
+    sentence_df = document_frequencies([s.text for s in sentences])
     manifest = Manifest(
         format_version=FORMAT_VERSION, analysis=ANALYSIS_VERSION,
         model=ModelInfo(embedder.name, int(dim), True), faiss=type(faiss_index).__name__,
@@ -190,7 +192,9 @@ def _write_half(vectors: np.ndarray, rows: list[int], path: Path) -> None:
     rows = np.asarray(rows, dtype=np.int64)
     for lo in range(0, len(rows), COPY_ROWS):
         out[lo:lo + COPY_ROWS] = vectors[rows[lo:lo + COPY_ROWS]]
-    out.flush()
+        out.flush()
+        memory.release(out)       # the pages done, out of this process's RSS
+        memory.release(vectors)
     del out
 
 
@@ -402,6 +406,7 @@ def _embed_resumable(work: Path, kind: str, items, reuse: Reuse, embedder, progr
             vectors.flush()
             write_json_atomic(state, {"done": hi, "total": len(items), "dim": dim})
             memory.trim()   # the batch's tensors, back to the system (index.memory)
+            memory.release(vectors)   # and the batch's pages of the file
             bar.update(hi - lo)
     return vectors
 
@@ -435,6 +440,7 @@ def _make_faiss(vectors: np.ndarray, config: IndexConfig):
         index = faiss.IndexFlatIP(dim)
     for lo in range(0, n, 16_384):
         index.add(np.ascontiguousarray(vectors[lo:lo + 16_384], dtype=np.float32))
+        memory.release(vectors)
     return index
 
 

@@ -1,4 +1,5 @@
-"""Giving freed memory back to the system (glibc only; elsewhere no-ops).
+"""Giving freed memory back to the system (glibc only; elsewhere no-ops), and
+keeping the pages of large memory-mapped files out of a process's RSS.
 
 glibc keeps freed memory in its arenas, so a process's size on the system
 (RSS) climbs even when Python and torch free everything:
@@ -16,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import mmap
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +47,23 @@ def limit_arenas(n: int = 2) -> bool:
 def trim() -> bool:
     """Return the free memory at the top of glibc's heaps to the system."""
     return bool(_LIBC is not None and _LIBC.malloc_trim(0))
+
+
+def release(array) -> bool:
+    """Drop the pages of the memory-mapped ``array`` (a ``np.memmap``, or a view
+    of one) from this process: they stay in the system's file cache, written
+    ones included (the mapping is shared), and a later read maps them again.
+    A build streams through vector files larger than the rest of its memory
+    (784,562 float32 sentence vectors are 1.2 GB); every page it has touched
+    would otherwise count in its RSS until the end. Returns whether it
+    took effect (not on a plain array, nor where ``madvise`` is missing)."""
+    while array is not None and not hasattr(array, "_mmap"):
+        array = getattr(array, "base", None)
+    mapped = getattr(array, "_mmap", None)
+    if mapped is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return False
+    try:
+        mapped.madvise(mmap.MADV_DONTNEED)
+    except (OSError, ValueError):
+        return False
+    return True

@@ -103,8 +103,10 @@ class _ByteOffsets:
         self.prefix = None
         if not text.isascii():
             widths = np.fromiter((len(ch.encode("utf-8", "surrogatepass")) for ch in text),
-                                 dtype=np.int64, count=len(text))
-            self.prefix = np.concatenate([[0], np.cumsum(widths)])
+                                 dtype=np.uint8, count=len(text))
+            prefix = np.concatenate([[0], np.cumsum(widths, dtype=np.int64)])
+            # 4 bytes a character, not 8, for any document under 2 GiB of UTF-8.
+            self.prefix = prefix.astype(np.int32) if prefix[-1] < 2**31 else prefix
 
     def __call__(self, char: int) -> int:
         return self.base + (char if self.prefix is None else int(self.prefix[char]))
