@@ -28,6 +28,7 @@ from index.integrity import file_records
 from index.lexical import LexicalIndex, document_frequencies
 from index.manifest import (CALIBRATION, FORMAT_VERSION, MANIFEST, OWN_FILES, READABLE_FORMATS, Counts,
                             DocumentRecord, Manifest, ModelInfo, read_manifest_data)
+from index.parse import release_parser
 from index.search import SEARCH_SETTINGS, SENTENCE_VECTOR_DTYPE, Index, load_index
 from index.sentences import split_sentences
 from index.tables import distinct_texts, write_tables
@@ -36,6 +37,10 @@ from index.types import Chunk, Document, Sentence
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 256  # texts per progress-bar step
+# Sentences from which a build drops its models between stages (the embedding
+# model before the parse, the parser after it; each loads again in 1-2 s when
+# needed): below this the memory they hold matters less than the time.
+LARGE_BUILD = 100_000
 COPY_ROWS = 65_536  # sentence vectors converted to float16 per step
 
 
@@ -95,14 +100,21 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
                     "run on the same documents resumes from there.", work)
         raise
     dim = chunk_vectors.shape[1]
+    large = len(sentences) >= LARGE_BUILD
     # The analysis first: its parse is the build's largest memory, so the FAISS
     # and BM25 indexes are made after it, not held through it.
     analysis_from, analysis = reuse.analysis(sentences, documents, firsts)
     if analysis_from is None and analysis is None:
+        if large:
+            _release(embedder)   # loaded again for the lemma vectors, after the parse
         # One row per distinct text. Lemmas are embedded through ``embed_words``
         # where the embedder has one (a test double counts them apart).
         analysis = SentenceAnalysis.build([sentences[i].text for i in firsts], progress=progress,
                                           embed=getattr(embedder, "embed_words", embedder.embed_texts))
+        if large:
+            release_parser()
+    if large:
+        _release(embedder)
     faiss_index = _make_faiss(chunk_vectors, config)
     del chunk_vectors
     lexical = LexicalIndex.build([c.text for c in chunks], method=config.bm25_method,
@@ -141,6 +153,13 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
             raise
     remove_tree(work)
     return load_index(folder)
+
+
+def _release(embedder) -> None:
+    """Drop ``embedder``'s model where it can (``Embedder.release``)."""
+    release = getattr(embedder, "release", None)
+    if release is not None:
+        release()
 
 
 def check_writable_path(folder: Path) -> None:

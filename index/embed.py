@@ -91,6 +91,19 @@ class Embedder:
             self._model = SentenceTransformer(str(model_path(self.name)), device="cpu")
         return self._model
 
+    def release(self) -> None:
+        """Drop the loaded model; the next ``embed_texts`` loads it again (~2 s).
+        A large build does this between its stages, so the parse does not run
+        beside the model's memory."""
+        if self._model is not None:
+            import gc
+
+            from index import memory
+
+            self._model = None
+            gc.collect()
+            memory.trim()
+
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts``: a C-contiguous float32 array of shape ``(len(texts), dim)``
         whose rows have unit L2 norm (so inner product == cosine similarity).

@@ -89,8 +89,12 @@ class LexicalIndex:
         import bm25s
 
         bm25 = bm25s.BM25(method=method, k1=k1, b=b)
+        # One string object per distinct term, shared by every row that has it:
+        # 50,000 chunks hold ~4 million terms, as fresh strings ~250 MB.
+        canonical: dict[str, str] = {}
         # An all-stop-word text still gets a row, so rows stay aligned with chunks.
-        bm25.index([tokenize(t) or [""] for t in texts], show_progress=False)
+        bm25.index([[canonical.setdefault(t, t) for t in tokenize(text)] or [""] for text in texts],
+                   show_progress=False)
         return cls(bm25, len(texts))
 
     def save(self, folder: Path) -> None:

@@ -91,6 +91,15 @@ def load_parser():
     return module.load()
 
 
+def release_parser() -> None:
+    """Drop the loaded pipeline (and the strings it has seen); the next parse
+    loads it again (~1 s)."""
+    import gc
+
+    load_parser.cache_clear()
+    gc.collect()
+
+
 def parse_sentences(texts, *, batch_size: int = 256):
     """Yield a ``ParsedSentence`` for each of ``texts``, in order, lazily (the
     caller shows progress)."""

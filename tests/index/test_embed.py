@@ -106,3 +106,12 @@ def test_a_mix_of_long_and_short_texts_gives_the_vectors_of_each_alone(real_embe
     together = real_embedder.embed_texts(texts)
     alone = np.vstack([real_embedder.embed_texts([t]) for t in texts[:3]] * 7)
     np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_a_released_model_loads_again_and_gives_the_same_vectors():
+    embedder = Embedder()
+    texts = ["Astana is the capital.", "Trade grew in 2019."]
+    before = embedder.embed_texts(texts)
+    embedder.release()
+    assert embedder._model is None
+    np.testing.assert_allclose(embedder.embed_texts(texts), before, atol=1e-6)

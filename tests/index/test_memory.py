@@ -39,3 +39,35 @@ def test_released_pages_keep_what_was_written_and_leave_the_rss(tmp_path):
 
 def test_a_plain_array_is_not_released():
     assert memory.release(np.zeros(4)) is False
+
+
+def test_a_large_build_drops_its_models_between_stages_and_builds_the_same_index(
+        tmp_path, corpus_dir, fake_embedder_class, monkeypatch):
+    import index.build
+    from index.config import IndexConfig
+    from index.ingest import load_documents
+    from index.parse import load_parser
+    from index.store import build_index
+
+    events = []
+
+    class Releasing(fake_embedder_class):
+        def release(self):
+            events.append("release")
+
+        def embed_texts(self, texts):
+            events.append("embed")
+            return super().embed_texts(texts)
+
+    docs, config = load_documents([corpus_dir]), IndexConfig(chunk_size=200, chunk_overlap=40)
+    small = build_index(docs, tmp_path / "small", config=config, embedder=Releasing(), progress=False)
+    assert "release" not in events   # below LARGE_BUILD: the models stay loaded
+    monkeypatch.setattr(index.build, "LARGE_BUILD", 1)
+    events.clear()
+    large = build_index(docs, tmp_path / "large", config=config, embedder=Releasing(), progress=False)
+    # Dropped before the parse, loaded again for the lemma vectors, dropped after.
+    assert events[-3:] == ["release", "embed", "release"], events
+    assert load_parser.cache_info().currsize == 0
+    assert list(large.sentences) == list(small.sentences)
+    np.testing.assert_array_equal(large.sentence_vectors, small.sentence_vectors)
+    assert large.analysis.terms == small.analysis.terms
