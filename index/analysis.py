@@ -29,7 +29,7 @@ import numpy as np
 from index import memory
 from index.integrity import sample_blocks as _sample
 from index.lexical import token_spans, tokenize
-from index.parse import Constituent, parse_sentences
+from index.parse import Constituent, parse_sentences, release_parser
 from index.spans import Span, find_spans
 
 # Bump when what is stored changes meaning; indexes of another version are rebuilt
@@ -178,10 +178,13 @@ class SentenceAnalysis:
     # ------------------------------------------------------------ building
 
     @classmethod
-    def build(cls, texts, *, progress: bool = False, embed=None) -> "SentenceAnalysis":
+    def build(cls, texts, *, progress: bool = False, embed=None,
+              drop_parser: bool = False) -> "SentenceAnalysis":
         """Analyse ``texts`` (the sentences, in order). ``embed``: a function
         from a list of strings to unit row vectors (``Embedder.embed_texts``)
-        for the content lemmas; without it there are no lemma vectors."""
+        for the content lemmas; without it there are no lemma vectors.
+        ``drop_parser``: unload the parser (and the strings it has seen) once
+        the parse is done, before the lemmas are embedded."""
         from tqdm.auto import tqdm
 
         term_ids: dict[str, int] = {}
@@ -231,6 +234,9 @@ class SentenceAnalysis:
                     cols[f"cands_{c}"].append(v)
             for layer in _LAYERS:
                 ptrs[layer].append(len(cols[f"{layer}_start"]))
+        del parses
+        if drop_parser:
+            release_parser()
         # One column at a time, each dropped once copied narrow: the build's peak
         # holds one column twice, not the whole analysis.
         arrays = {}

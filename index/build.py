@@ -28,7 +28,6 @@ from index.integrity import file_records
 from index.lexical import LexicalIndex, document_frequencies
 from index.manifest import (CALIBRATION, FORMAT_VERSION, MANIFEST, OWN_FILES, READABLE_FORMATS, Counts,
                             DocumentRecord, Manifest, ModelInfo, read_manifest_data)
-from index.parse import release_parser
 from index.search import SEARCH_SETTINGS, SENTENCE_VECTOR_DTYPE, Index, load_index
 from index.sentences import split_sentences
 from index.tables import distinct_texts, write_tables
@@ -38,8 +37,8 @@ log = logging.getLogger(__name__)
 
 EMBED_BATCH = 256  # texts per progress-bar step
 # Sentences from which a build drops its models between stages (the embedding
-# model before the parse, the parser after it; each loads again in 1-2 s when
-# needed): below this the memory they hold matters less than the time.
+# model before the parse, the parser before the lemmas are embedded; each loads
+# again in 1-2 s when needed): below this their memory matters less than the time.
 LARGE_BUILD = 100_000
 COPY_ROWS = 65_536  # sentence vectors converted to float16 per step
 
@@ -110,9 +109,8 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
         # One row per distinct text. Lemmas are embedded through ``embed_words``
         # where the embedder has one (a test double counts them apart).
         analysis = SentenceAnalysis.build([sentences[i].text for i in firsts], progress=progress,
-                                          embed=getattr(embedder, "embed_words", embedder.embed_texts))
-        if large:
-            release_parser()
+                                          embed=getattr(embedder, "embed_words", embedder.embed_texts),
+                                          drop_parser=large)
     if large:
         _release(embedder)
     faiss_index = _make_faiss(chunk_vectors, config)
