@@ -21,6 +21,7 @@ Offsets are relative to the sentence text, half-open.
 from __future__ import annotations
 
 import json
+import shutil
 from array import array
 from pathlib import Path
 
@@ -48,6 +49,9 @@ _LAYERS = {
 }
 # Terms of spans, as rows of term ids, addressed by terms_lo/hi.
 _TERM_LISTS = ("span_terms",)
+# Lemmas embedded per call when their vectors go to a file (as many as one call
+# embeds for every shared set's index, so their vectors are the same either way).
+LEMMA_SLICE = 65_536
 TRIM_EVERY = 4096   # sentences analysed between two index.memory.trim() calls
 # Parts of speech whose lemmas get a vector.
 VECTOR_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV"})
@@ -57,8 +61,11 @@ class SentenceAnalysis:
     """The analysis of every sentence of an index; row i is sentence i."""
 
     def __init__(self, arrays: dict[str, np.ndarray], terms: list[str], kinds: list[str],
-                 rows: np.ndarray | None = None) -> None:
+                 rows: np.ndarray | None = None, files: dict[str, Path] | None = None) -> None:
         self._a = arrays
+        # Arrays that are already whole .npy files of their stored type (the
+        # lemma vectors of a build): ``save`` copies the file.
+        self._files = files or {}
         self.terms = terms
         self.kinds = kinds
         self.stored = len(arrays["tokens_ptr"]) - 1     # rows stored
@@ -135,7 +142,7 @@ class SentenceAnalysis:
         rows = np.asarray(rows)
         if len(rows) and not 0 <= int(rows.min()) <= int(rows.max()) < self.stored:
             raise ValueError(f"sentence rows point outside the {self.stored} rows stored")
-        return SentenceAnalysis(self._a, self.terms, self.kinds, rows)
+        return SentenceAnalysis(self._a, self.terms, self.kinds, rows, self._files)
 
     def select(self, rows) -> "SentenceAnalysis":
         """A new analysis (in memory) holding the stored rows ``rows``, in that
@@ -178,13 +185,16 @@ class SentenceAnalysis:
     # ------------------------------------------------------------ building
 
     @classmethod
-    def build(cls, texts, *, progress: bool = False, embed=None,
-              drop_parser: bool = False) -> "SentenceAnalysis":
+    def build(cls, texts, *, progress: bool = False, embed=None, drop_parser: bool = False,
+              vectors_file: Path | None = None) -> "SentenceAnalysis":
         """Analyse ``texts`` (the sentences, in order). ``embed``: a function
         from a list of strings to unit row vectors (``Embedder.embed_texts``)
         for the content lemmas; without it there are no lemma vectors.
         ``drop_parser``: unload the parser (and the strings it has seen) once
-        the parse is done, before the lemmas are embedded."""
+        the parse is done, before the lemmas are embedded. ``vectors_file``: a
+        .npy file to write the lemma vectors to, ``LEMMA_SLICE`` at a time,
+        instead of holding them in memory (a corpus of docstrings has 200,000
+        content lemmas: 300 MB)."""
         from tqdm.auto import tqdm
 
         term_ids: dict[str, int] = {}
@@ -246,15 +256,18 @@ class SentenceAnalysis:
                 arrays[name] = narrowest(np.frombuffer(source.pop(k), dtype=dtype))
         strings = list(term_ids)
         vector_row = np.full(len(strings), -1, dtype=np.int32)
+        files = {}
         if embed is not None and content:
             lemma_ids = sorted(content)
-            vectors = np.asarray(embed([strings[t] for t in lemma_ids]), dtype=np.float32)
+            vectors = _embed_lemmas(embed, [strings[t] for t in lemma_ids], vectors_file)
             vector_row[lemma_ids] = np.arange(len(lemma_ids), dtype=np.int32)
+            if vectors_file is not None:
+                files["lemma_vectors"] = Path(vectors_file)
         else:
             vectors = np.zeros((0, 1), dtype=np.float32)
         arrays["lemma_vectors"] = vectors
         arrays["vector_row"] = vector_row
-        return cls(arrays, strings, list(kind_ids))
+        return cls(arrays, strings, list(kind_ids), files=files)
 
     # ------------------------------------------------------------- storage
 
@@ -262,7 +275,10 @@ class SentenceAnalysis:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name, values in self._a.items():
-            np.save(folder / f"{name}.npy", narrowest(values))
+            if name in self._files:   # copied by the system, not read through this process
+                shutil.copyfile(self._files[name], folder / f"{name}.npy")
+            else:
+                np.save(folder / f"{name}.npy", narrowest(values))
         (folder / "vocabulary.json").write_text(json.dumps(
             {"version": ANALYSIS_VERSION, "terms": self.terms, "kinds": self.kinds}), encoding="utf-8")
 
@@ -297,6 +313,23 @@ class SentenceAnalysis:
             if len(values) and not 0 <= int(values.min()) <= int(values.max()) < bound:
                 raise ValueError(f"{name}.npy points outside the vocabulary")
         return analysis
+
+
+def _embed_lemmas(embed, words: list[str], path: Path | None) -> np.ndarray:
+    """``embed(words)`` as float32; with ``path``, written there as a .npy file
+    ``LEMMA_SLICE`` words at a time and returned memory-mapped."""
+    if path is None:
+        return np.asarray(embed(words), dtype=np.float32)
+    out = None
+    for lo in range(0, len(words), LEMMA_SLICE):
+        block = np.asarray(embed(words[lo:lo + LEMMA_SLICE]), dtype=np.float32)
+        if out is None:
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                            shape=(len(words), block.shape[1]))
+        out[lo:lo + len(block)] = block
+        out.flush()
+        memory.release(out)
+    return out
 
 
 def narrowest(values: np.ndarray) -> np.ndarray:

@@ -108,9 +108,11 @@ def build_index(documents: list[Document], folder: Path, *, config: IndexConfig,
             _release(embedder)   # loaded again for the lemma vectors, after the parse
         # One row per distinct text. Lemmas are embedded through ``embed_words``
         # where the embedder has one (a test double counts them apart).
-        analysis = SentenceAnalysis.build([sentences[i].text for i in firsts], progress=progress,
-                                          embed=getattr(embedder, "embed_words", embedder.embed_texts),
-                                          drop_parser=large)
+        with _writing(folder, work):
+            analysis = SentenceAnalysis.build(
+                [sentences[i].text for i in firsts], progress=progress,
+                embed=getattr(embedder, "embed_words", embedder.embed_texts),
+                drop_parser=large, vectors_file=work / "lemma_vectors.npy")
     if large:
         _release(embedder)
     faiss_index = _make_faiss(chunk_vectors, config)

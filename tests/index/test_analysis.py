@@ -140,3 +140,21 @@ def test_an_index_without_analysis_is_refreshed_without_embedding_again(
     assert "sentence analysis" in caplog.text
     check(index.analysis, [s.text for s in index.sentences])
     assert load_index(folder).manifest.analysis == index.manifest.analysis
+
+
+def test_lemma_vectors_written_to_a_file_in_slices_equal_those_held_in_memory(
+        tmp_path, fake_embedder, monkeypatch):
+    import index.analysis
+
+    held = SentenceAnalysis.build(TEXTS, embed=fake_embedder.embed_texts)
+    monkeypatch.setattr(index.analysis, "LEMMA_SLICE", 3)
+    filed = SentenceAnalysis.build(TEXTS, embed=fake_embedder.embed_texts,
+                                   vectors_file=tmp_path / "lemmas.npy")
+    assert len(held.vectors) > 3   # more than one slice
+    np.testing.assert_array_equal(np.load(tmp_path / "lemmas.npy"), held.vectors)
+    filed.save(tmp_path / "a")
+    loaded = SentenceAnalysis.load(tmp_path / "a")
+    np.testing.assert_array_equal(loaded.vectors, held.vectors)
+    for word in ("bank", "president", "people"):
+        np.testing.assert_array_equal(loaded.lemma_vector(word), held.lemma_vector(word))
+    check(loaded, TEXTS)
