@@ -196,8 +196,8 @@ class SentenceAnalysis:
         ``drop_parser``: unload the parser (and the strings it has seen) once
         the parse is done, before the lemmas are embedded. ``vectors_file``: a
         .npy file to write the lemma vectors to, ``LEMMA_SLICE`` at a time,
-        instead of holding them in memory (a corpus of docstrings has 200,000
-        content lemmas: 300 MB)."""
+        instead of holding them in memory (the bench's 50,026-chunk corpus of
+        docstrings has 127,088 content lemmas: 195 MB)."""
         from tqdm.auto import tqdm
 
         term_ids: dict[str, int] = {}
