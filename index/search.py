@@ -12,7 +12,7 @@ import numpy as np
 from index.analysis import ANALYSIS_VERSION, SentenceAnalysis
 from index.config import IndexConfig
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from index.integrity import DamagedFile, verify
+from index.integrity import DamagedFile, sample_blocks, verify
 from index.lexical import LexicalIndex
 from index.manifest import FORMAT_VERSION, MANIFEST, READABLE_FORMATS, Manifest, read_manifest_data
 from index.tables import ChunkTable, DocumentTable, SentenceTable, Tables
@@ -22,6 +22,7 @@ from index.types import Chunk, Hit, Sentence
 # opened (Index.set_search_settings); a change never makes it stale.
 SEARCH_SETTINGS = ("hnsw_ef_search",)
 SENTENCE_VECTOR_DTYPE = np.float16   # halves the largest file; cosines move by < 1e-3
+UNIT_BLOCK = 16   # rows per contiguous run that check_unit_rows reads (unit_sample)
 
 
 class Index:
@@ -141,11 +142,11 @@ def load_index(folder: Path, *, formats: tuple[int, ...] = (FORMAT_VERSION,)) ->
     import faiss
 
     folder = Path(folder)
+    if set(formats) - set(READABLE_FORMATS):   # a caller's mistake, not a damaged index
+        raise ValueError(f"cannot read format versions {sorted(set(formats) - set(READABLE_FORMATS))}")
     data = read_manifest_data(folder)
     current = MANIFEST
     try:
-        if set(formats) - set(READABLE_FORMATS):
-            raise ValueError(f"cannot read format versions {sorted(set(formats) - set(READABLE_FORMATS))}")
         if not isinstance(data, dict) or data.get("format_version") not in formats:
             found = data.get("format_version") if isinstance(data, dict) else None
             raise IndexMismatchError(f"index at {str(folder)!r} has format version {found!r}, "
@@ -214,17 +215,14 @@ def load_index(folder: Path, *, formats: tuple[int, ...] = (FORMAT_VERSION,)) ->
                  analysis)
 
 
-def unit_sample(n: int, block: int = 16) -> np.ndarray:
-    """The rows ``check_unit_rows`` reads of ``n``: ``block`` contiguous rows at
-    the head, the middle and the tail. Contiguous, because each page a check
-    touches in a mapped file stays in the process's RSS, and the kernel maps
-    pages in runs (on this machine a row read alone mapped ~1.2 MB): 64 rows
-    spread over 784,562 sentence vectors cost 79 MB, three runs of 16 cost 3."""
-    if n <= 3 * block:
-        return np.arange(n, dtype=np.int64)
-    mid = n // 2
-    return np.concatenate([np.arange(0, block), np.arange(mid, mid + block),
-                           np.arange(n - block, n)]).astype(np.int64)
+def unit_sample(n: int) -> np.ndarray:
+    """The rows ``check_unit_rows`` reads of ``n``: ``index.integrity.sample_blocks``
+    with runs of 16 (all rows up to 64, else 16 at the head, the middle and the
+    tail). Contiguous, because each page a check touches in a mapped file stays
+    in the process's RSS, and the kernel maps pages in runs (on this machine a
+    row read alone mapped ~1.2 MB): 64 rows spread over 784,562 sentence
+    vectors cost 79 MB, three runs of 16 cost 3."""
+    return sample_blocks(np.arange(n, dtype=np.int64), UNIT_BLOCK)
 
 
 def check_unit_rows(vectors: np.ndarray) -> None:
