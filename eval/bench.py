@@ -27,7 +27,8 @@ Sections (each a key of bench.json; null when skipped):
    timed one). ``wall_s`` is timed from outside (spawn to exit);
    ``total_s``, ``imports_s``, ``index_load_s``, ``model_load_s``, ``answer_s``
    come from the process's own ``timings: {...}`` line (null when the CLI does
-   not print one); ``peak_rss_mb`` is that process's own ``ru_maxrss``. The
+   not print one); ``peak_rss_mb`` is that process's own ``ru_maxrss``, or the
+   highest sampled sum of its RSS and its child processes' when larger. The
    outside figures are taken by a small wrapper process that spawns the CLI
    and ``os.wait4``s it: a child of the bench itself would inherit the bench's
    peak RSS.
@@ -63,7 +64,7 @@ Sections (each a key of bench.json; null when skipped):
    index, or null), ``build_partial_s`` (set instead of ``build_s`` when this run
    resumed an interrupted build or refreshed a stale index, reusing vectors
    already made, so it is not a full build time), ``build_peak_rss_mb`` (that
-   process's peak RSS), ``load_s`` (``QA.load`` of the finished index, in
+   process's peak RSS, its embedding process's included), ``load_s`` (``QA.load`` of the finished index, in
    process), ``index_bytes`` (files on
    disk), ``query_ms`` (warm ``bot.ask`` as in section 2), ``cli`` (a separate
    ``python -m qa ask`` over that index: ``wall_s``, ``peak_rss_mb``,
@@ -296,22 +297,57 @@ class ProcResult:
 # process starts with this one's pages (model and indexes loaded): its
 # ru_maxrss would be ours. So a command runs under this small wrapper, and the
 # ru_maxrss of the wrapper's own child (os.wait4) is the command's alone.
+# That is the peak of one process: a command that runs part of its work in
+# child processes (a large build embeds in one: index.embed_worker) gets the
+# larger of one process's peak, so the wrapper also sums the RSS of the
+# command and all its descendants every 0.1 s and keeps the highest sum.
 _WRAPPER = """
-import json, os, subprocess, sys, time
+import json, os, subprocess, sys, threading, time
 result, cmd = sys.argv[1], sys.argv[2:]
+
+def tree_kb(root):
+    children = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(pid))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += sum(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+        except (OSError, ValueError):
+            pass
+    return total
+
 t0 = time.perf_counter()
 proc = subprocess.Popen(cmd)
+peak, done = [0], threading.Event()
+
+def sample():
+    while not done.wait(0.1):
+        peak[0] = max(peak[0], tree_kb(proc.pid))
+
+threading.Thread(target=sample, daemon=True).start()
 _, status, usage = os.wait4(proc.pid, 0)
 wall = time.perf_counter() - t0
+done.set()
 with open(result, "w") as f:
     json.dump({"code": os.waitstatus_to_exitcode(status), "wall_s": wall,
-               "maxrss": usage.ru_maxrss}, f)
+               "maxrss": max(usage.ru_maxrss, peak[0])}, f)
 """
 
 
 def run_measured(cmd: list[str], *, timeout: float = SUBPROCESS_TIMEOUT_S) -> ProcResult:
     """Run ``cmd`` from the repository root. Its wall time from spawn to exit and its
-    own peak RSS (``ru_maxrss`` of that process alone) are taken by a small wrapper
+    peak RSS (the larger of ``ru_maxrss`` of that process alone and the highest
+    sampled sum over it and its child processes) are taken by a small wrapper
     process; on a timeout or Ctrl+C both are killed."""
     with tempfile.TemporaryDirectory(prefix="docqa-bench-run-") as tmp:
         out_path, err_path, result_path = (Path(tmp) / n for n in ("stdout", "stderr", "result.json"))

@@ -189,15 +189,18 @@ class SentenceAnalysis:
 
     @classmethod
     def build(cls, texts, *, progress: bool = False, embed=None, drop_parser: bool = False,
-              vectors_file: Path | None = None) -> "SentenceAnalysis":
+              spill: Path | None = None) -> "SentenceAnalysis":
         """Analyse ``texts`` (the sentences, in order). ``embed``: a function
         from a list of strings to unit row vectors (``Embedder.embed_texts``)
         for the content lemmas; without it there are no lemma vectors.
         ``drop_parser``: unload the parser (and the strings it has seen) once
-        the parse is done, before the lemmas are embedded. ``vectors_file``: a
-        .npy file to write the lemma vectors to, ``LEMMA_SLICE`` at a time,
-        instead of holding them in memory (the bench's 50,026-chunk corpus of
-        docstrings has 127,088 content lemmas: 195 MB)."""
+        the parse is done, before the lemmas are embedded. ``spill``: a folder
+        to write each array to as a .npy file as soon as it is made (the lemma
+        vectors ``LEMMA_SLICE`` at a time), holding it memory-mapped instead of
+        in memory, so that the lemma vectors are embedded beside none of it:
+        the bench's 50,026-chunk corpus of docstrings has 129 MB of integer
+        arrays and 127,088 content lemmas (195 MB of vectors); ``save`` copies
+        the files."""
         from tqdm.auto import tqdm
 
         term_ids: dict[str, int] = {}
@@ -252,24 +255,37 @@ class SentenceAnalysis:
             release_parser()
         # One column at a time, each dropped once copied narrow: the build's peak
         # holds one column twice, not the whole analysis.
-        arrays = {}
+        arrays, files = {}, {}
+
+        def keep(name: str, values: np.ndarray) -> None:
+            if spill is None:
+                arrays[name] = values
+                return
+            files[name] = Path(spill) / f"{name}.npy"
+            np.save(files[name], values)
+            arrays[name] = np.load(files[name], mmap_mode="r")
+
+        if spill is not None:
+            Path(spill).mkdir(parents=True, exist_ok=True)
         for source, dtype in ((cols, np.int32), (ptrs, np.int64), (lists, np.int32)):
             for k in list(source):
-                name = f"{k}_ptr" if source is ptrs else k
-                arrays[name] = narrowest(np.frombuffer(source.pop(k), dtype=dtype))
+                keep(f"{k}_ptr" if source is ptrs else k,
+                     narrowest(np.frombuffer(source.pop(k), dtype=dtype)))
         strings = list(term_ids)
+        del term_ids
         vector_row = np.full(len(strings), -1, dtype=np.int32)
-        files = {}
         if embed is not None and content:
             lemma_ids = sorted(content)
-            vectors = _embed_lemmas(embed, [strings[t] for t in lemma_ids], vectors_file)
+            del content
+            path = Path(spill) / "lemma_vectors.npy" if spill is not None else None
+            vectors = _embed_lemmas(embed, [strings[t] for t in lemma_ids], path)
             vector_row[lemma_ids] = np.arange(len(lemma_ids), dtype=np.int32)
-            if vectors_file is not None:
-                files["lemma_vectors"] = Path(vectors_file)
+            if path is not None:
+                files["lemma_vectors"] = path
+            arrays["lemma_vectors"] = vectors
         else:
-            vectors = np.zeros((0, 1), dtype=np.float32)
-        arrays["lemma_vectors"] = vectors
-        arrays["vector_row"] = vector_row
+            keep("lemma_vectors", np.zeros((0, 1), dtype=np.float32))
+        keep("vector_row", narrowest(vector_row))
         return cls(arrays, strings, list(kind_ids), files=files)
 
     # ------------------------------------------------------------- storage

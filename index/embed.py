@@ -74,6 +74,11 @@ class Embedder:
         return int(self.model.get_embedding_dimension())
 
     @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (torch imported) already."""
+        return self._model is not None
+
+    @property
     def model(self):
         if self._model is None:
             # Belt and braces: the weights are local, and these make any

@@ -5,13 +5,15 @@ An index folder (format ``FORMAT_VERSION``) holds:
 - ``manifest.json``: a ``Manifest``: format version, model, build settings,
   counts, each document's record, each file's size and checksum; written last;
 - ``index.faiss``: inner product over L2-normalised chunk vectors (cosine):
-  exact (``IndexFlatIP``), or HNSW (``IndexHNSWFlat``) for large corpora;
+  exact (``IndexFlatIP``), or HNSW over float16 vectors (``IndexHNSWSQ``) for
+  large corpora;
 - ``text.bin``: every document's text, UTF-8, one after another: the only
   copy of the text, so answers are cited and shown without the source files;
 - ``documents.npy``, ``chunks.npy``, ``sentences.npy``: one row per
   document, chunk (row i is FAISS id i) and sentence, as fixed-width numbers:
   character offsets into the document and byte offsets into ``text.bin``
-  (``index.tables``), memory-mapped, never turned into Python objects at load;
+  (``index.tables``; 32-bit while ``text.bin`` is under 2 GiB), memory-mapped,
+  never turned into Python objects at load;
 - ``sentence_vectors.npy``: one unit vector (float16) per distinct sentence
   text; ``sentences.npy`` gives each sentence's row (``text_row``), which is
   also its row of ``analysis/``;
@@ -31,11 +33,15 @@ from index.errors import IndexCorruptError, IndexNotFoundError
 
 # Bump when the on-disk layout or the meaning of a stored field changes: an index
 # of another version is rebuilt, reusing its vectors (index.build).
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 # Versions ``load_index(..., formats=READABLE_FORMATS)`` still opens, to reuse
-# what they hold when rebuilding: format 3 differs from 4 only in that its
-# analysis arrays are all 32- or 64-bit (4 stores each in the narrowest type).
-READABLE_FORMATS = (3, FORMAT_VERSION)
+# what they hold when rebuilding. Format 3 stores its analysis arrays all 32-
+# or 64-bit (4 stores each in the narrowest type); format 4 stores the
+# tables' offsets 64-bit and an HNSW index's vectors float32 (5: 32-bit
+# offsets while they fit, float16 HNSW vectors).
+READABLE_FORMATS = (3, 4, FORMAT_VERSION)
+# The first format whose ``analysis/`` folder a rebuild can take as it is.
+SAME_ANALYSIS_SINCE = 4
 
 MANIFEST = "manifest.json"
 CALIBRATION = "calibration.json"  # optional, beside the index: qa.storage writes it

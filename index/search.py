@@ -68,7 +68,19 @@ class Index:
         Asking for more than the index holds returns every chunk."""
         return self._search(self.faiss_index, query_vector, top_k)
 
+    def dense_ranking(self, query_vector: np.ndarray, top_k: int) -> list[tuple[int, float]]:
+        """``search`` as ``(chunk_id, cosine)`` pairs, making no ``Chunk``."""
+        return self._ranking(self.faiss_index, query_vector, top_k)
+
+    def lexical_ranking(self, query: str, top_k: int) -> list[tuple[int, float]]:
+        """``search_lexical`` as ``(chunk_id, BM25 score)`` pairs, making no ``Chunk``."""
+        return self.lexical.search(query, top_k)
+
     def _search(self, faiss_index, query_vector: np.ndarray, top_k: int) -> list[Hit]:
+        return [Hit(self.chunks[i], s, dense=s)
+                for i, s in self._ranking(faiss_index, query_vector, top_k)]
+
+    def _ranking(self, faiss_index, query_vector: np.ndarray, top_k: int) -> list[tuple[int, float]]:
         if top_k <= 0:
             raise ValueError(f"top_k must be > 0, got {top_k}")
         query = np.ascontiguousarray(query_vector, dtype=np.float32).reshape(1, -1)
@@ -79,8 +91,7 @@ class Index:
         scores, ids = faiss_index.search(query, min(top_k, len(self.chunks)))
         # FAISS pads with id -1 when it finds fewer than k; chunks[-1] would cite
         # the wrong passage.
-        return [Hit(self.chunks[i], float(s), dense=float(s))
-                for s, i in zip(scores[0], ids[0]) if i >= 0]
+        return [(i, s) for s, i in zip(scores[0].tolist(), ids[0].tolist()) if i >= 0]
 
     def chunk_vectors(self, chunk_ids) -> np.ndarray:
         """The stored vectors of ``chunk_ids``, one float32 row each (so ``qa/``

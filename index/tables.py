@@ -28,13 +28,25 @@ CHUNKS = "chunks.npy"
 SENTENCES = "sentences.npy"
 
 DOCUMENT_DTYPE = np.dtype([("byte_start", "<i8"), ("byte_end", "<i8"), ("chars", "<i8")])
-SPAN_DTYPE = np.dtype([("doc", "<i4"), ("start", "<i8"), ("end", "<i8"),
-                       ("byte_start", "<i8"), ("byte_end", "<i8")])
-# A chunk also records the sentences overlapping it: rows [sent_lo, sent_hi).
-CHUNK_DTYPE = np.dtype(SPAN_DTYPE.descr + [("sent_lo", "<i8"), ("sent_hi", "<i8")])
-# A sentence also records its text's row: sentences with the same text (boilerplate,
-# page headers) share one vector and one analysis row.
-SENTENCE_DTYPE = np.dtype(SPAN_DTYPE.descr + [("text_row", "<i4")])
+
+
+def _span_dtypes(offset: str) -> tuple[np.dtype, np.dtype]:
+    """``(chunk dtype, sentence dtype)`` with offsets of type ``offset``."""
+    span = [("doc", "<i4"), ("start", offset), ("end", offset),
+            ("byte_start", offset), ("byte_end", offset)]
+    # A chunk also records the sentences overlapping it: rows [sent_lo, sent_hi).
+    # A sentence also records its text's row: sentences with the same text
+    # (boilerplate, page headers) share one vector and one analysis row.
+    return (np.dtype(span + [("sent_lo", offset), ("sent_hi", offset)]),
+            np.dtype(span + [("text_row", "<i4")]))
+
+
+# Offsets are 32-bit while ``text.bin`` is under 2 GiB (every offset, character
+# or byte, and every sentence row is below its size), else 64-bit: 24 bytes a
+# sentence instead of 40 (784,562 sentences: 19 MB, not 31). Both are read.
+CHUNK_DTYPE, SENTENCE_DTYPE = _span_dtypes("<i4")
+WIDE_CHUNK_DTYPE, WIDE_SENTENCE_DTYPE = _span_dtypes("<i8")
+NARROW_LIMIT = 2**31
 DOCUMENT_CACHE = 16   # decoded documents kept (a citation shows its whole document)
 
 
@@ -70,6 +82,7 @@ def write_tables(folder: Path, documents: list[Document], chunks: list[Chunk],
             byte_maps.append(_ByteOffsets(d.text, offset))
             offset += len(data)
     np.save(folder / DOCUMENTS, doc_rows)
+    narrow = offset < NARROW_LIMIT
 
     def spans(items, dtype):
         names = ("doc", "start", "end", "byte_start", "byte_end")
@@ -85,9 +98,9 @@ def write_tables(folder: Path, documents: list[Document], chunks: list[Chunk],
             rows[name] = column
         return rows
 
-    sentence_rows = spans(sentences, SENTENCE_DTYPE)
+    sentence_rows = spans(sentences, SENTENCE_DTYPE if narrow else WIDE_SENTENCE_DTYPE)
     sentence_rows["text_row"] = text_row
-    chunk_rows = spans(chunks, CHUNK_DTYPE)
+    chunk_rows = spans(chunks, CHUNK_DTYPE if narrow else WIDE_CHUNK_DTYPE)
     lo, hi = sentence_ranges(chunk_rows, sentence_rows, len(documents))
     chunk_rows["sent_lo"], chunk_rows["sent_hi"] = lo, hi
     np.save(folder / CHUNKS, chunk_rows)
@@ -141,11 +154,12 @@ class Tables:
         self.docs = np.load(folder / DOCUMENTS, mmap_mode="r", allow_pickle=False)
         self.chunk_rows = np.load(folder / CHUNKS, mmap_mode="r", allow_pickle=False)
         self.sentence_rows = np.load(folder / SENTENCES, mmap_mode="r", allow_pickle=False)
-        for name, rows, dtype in ((DOCUMENTS, self.docs, DOCUMENT_DTYPE),
-                                  (CHUNKS, self.chunk_rows, CHUNK_DTYPE),
-                                  (SENTENCES, self.sentence_rows, SENTENCE_DTYPE)):
-            if rows.dtype != dtype or rows.ndim != 1:
-                raise ValueError(f"{name} has dtype {rows.dtype}, expected {dtype}")
+        for name, rows, dtypes in ((DOCUMENTS, self.docs, (DOCUMENT_DTYPE,)),
+                                   (CHUNKS, self.chunk_rows, (CHUNK_DTYPE, WIDE_CHUNK_DTYPE)),
+                                   (SENTENCES, self.sentence_rows,
+                                    (SENTENCE_DTYPE, WIDE_SENTENCE_DTYPE))):
+            if rows.dtype not in dtypes or rows.ndim != 1:
+                raise ValueError(f"{name} has dtype {rows.dtype}, expected {dtypes[0]}")
         self._decoded: OrderedDict[int, str] = OrderedDict()
 
     def check(self, texts: int, *, sample: bool = True) -> None:

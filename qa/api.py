@@ -23,7 +23,7 @@ from qa.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_TOP_K, MAX_QUESTION_CHARS
 from qa.followup import Turn, resolve
 from qa.storage import cache_root, index_dir_for, no_index, read_calibration, write_calibration
 from qa.question import NAME_KINDS, analyze_question
-from qa.features import question_words, word_vectors
+from qa.features import WordEncoder, question_words, word_vectors
 from qa.read import model_threshold, read_answers, sentence_candidates
 from qa.retrieve import pool_size, retrieve
 from qa.types import Reply, Trace
@@ -385,6 +385,14 @@ class QA:
                                progress=bool(progress))
         return list(zip(replies, traces))
 
+    def _word_encoder(self) -> WordEncoder:
+        """The question encoder, for single words, keeping what it encoded
+        (``qa.features.WordEncoder``); a new one when ``encoder`` is replaced."""
+        kept = self.__dict__.get("_words")
+        if kept is None or kept.encode != self.encoder.embed_texts:
+            kept = self.__dict__["_words"] = WordEncoder(self.encoder.embed_texts)
+        return kept
+
     def _answer(self, texts: list[str], top_k: int, *, depth: int | None = None,
                 traces: list | None = None, within: list[frozenset[str] | None] | None = None,
                 candidates: bool = False, progress: bool = False) -> list[Reply]:
@@ -415,7 +423,7 @@ class QA:
             t2 = time.perf_counter()
             question = analyze_question(text)
             words = word_vectors(question_words(question), self.index.analysis,
-                                 self.encoder.embed_texts)
+                                 self._word_encoder())
             cands = sentence_candidates(question, vector, hits, self.index)
             answers = read_answers(question, cands, self.index, word_vectors=words,
                                    model=self.reader_model)

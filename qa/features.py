@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -65,6 +66,22 @@ SPAN_FEATURES = (
     + tuple(f"dep_{d}" for d in DEPS) + tuple(f"hdep_{d}" for d in DEPS)
     + SENTENCE_COLUMNS + CANDIDATE_COLUMNS + ("q_terms", "q_has_head"))
 _COL = {name: i for i, name in enumerate(SPAN_FEATURES)}
+_LABEL_COLS = tuple(_COL[f"label_{label}"] for label in LABELS)
+_POS_COL = {p: _COL[f"pos_{p}"] for p in POS_TAGS}
+_DEP_COL = {d: _COL[f"dep_{d}"] for d in DEPS}
+_HDEP_COL = {d: _COL[f"hdep_{d}"] for d in DEPS}
+_POS_OTHER, _DEP_OTHER, _HDEP_OTHER = _POS_COL["other"], _DEP_COL["other"], _HDEP_COL["other"]
+
+
+@lru_cache(maxsize=1024)
+def _label_cols(labels: int) -> list[int]:
+    """The ``label_*`` columns of a constituent's label bits (``Constituent.labels``)."""
+    return [col for i, col in enumerate(_LABEL_COLS) if labels >> i & 1]
+
+
+_TRAILING_THE = re.compile(r"(?:\bthe\s+|[\s,–—-])+$")
+_AGENT = re.compile(r"\bby(?:\s+[\w'’-]+){0,3}$")
+_YEAR = re.compile(r"\d{3,4}s?")
 
 
 def wh_word(text: str) -> str:
@@ -112,6 +129,41 @@ def word_vectors(words: list[str], analysis: SentenceAnalysis, encode) -> np.nda
         found = [v if v is not None else next(encoded) for v in found]
     dims = {len(v) for v in found}
     return np.vstack(found) if len(dims) == 1 else None
+
+
+class WordEncoder:
+    """``encode`` (a list of words -> unit vectors) that keeps the vectors of
+    the last ``size`` words it encoded, so a word asked about again (the same
+    user's questions share words: "year", "founded", a name) costs no
+    model call. A call with a word not yet seen costs one call for all such
+    words (~3 ms on this machine: small inputs spend it reading the model's
+    weights). Safe to share between threads."""
+
+    def __init__(self, encode, size: int = 4096) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.encode = encode
+        self.size = size
+        self._kept: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, words: list[str]) -> np.ndarray:
+        with self._lock:
+            kept = {w: self._kept[w] for w in words if w in self._kept}
+            for w in kept:
+                self._kept.move_to_end(w)
+        new = list(dict.fromkeys(w for w in words if w not in kept))
+        if new:
+            for w, v in zip(new, np.asarray(self.encode(new), dtype=np.float32)):
+                kept[w] = v
+            with self._lock:
+                for w in new:
+                    self._kept[w] = kept[w]
+                    self._kept.move_to_end(w)
+                while len(self._kept) > self.size:
+                    self._kept.popitem(last=False)
+        return np.vstack([kept[w] for w in words]) if words else np.zeros((0, 0), np.float32)
 
 
 @dataclass(frozen=True)
@@ -183,6 +235,15 @@ def candidate_rows(view: QuestionView, text: str, sentence_id: int, analysis: Se
             for j, i in enumerate(have.tolist()):
                 token_vec[i] = v[j]
     soft_idx = [i for i in range(n) if matched[i] or token_sim[i] >= SOFT_MATCH]
+    soft = set(soft_idx)
+    sim_list = token_sim.tolist()
+    # Each token's similarity to the question's head noun (its first word's vector).
+    hv = view.head_vector
+    head_sim = [None] * n
+    if hv is not None:
+        for i in range(n):
+            if token_vec[i] is not None:
+                head_sim[i] = float(token_vec[i] @ hv)
     # Tree distances from each matched token to every token (breadth-first search
     # over the undirected dependency tree).
     neighbours: list[list[int]] = [[] for _ in range(n)]
@@ -224,20 +285,17 @@ def candidate_rows(view: QuestionView, text: str, sentence_id: int, analysis: Se
     low_text = text.lower()
 
     rows = np.tile(base, (len(cands), 1))
+    before_of: dict[int, tuple[float, float]] = {}
     for r, con in enumerate(cands):
         row = rows[r]
         first, last, h = con.first, con.last, con.head
-        for label_i, label in enumerate(LABELS):
-            if con.labels >> label_i & 1:
-                row[_COL[f"label_{label}"]] = 1
-        row[_COL["label_count"]] = bin(con.labels).count("1")
-        p = pos[h] if pos[h] in POS_TAGS else "other"
-        row[_COL[f"pos_{p}"]] = 1
-        dp = deps[h] if deps[h] in DEPS else "other"
-        row[_COL[f"dep_{dp}"]] = 1
+        label_cols = _label_cols(con.labels)
+        row[label_cols] = 1
+        row[_COL["label_count"]] = len(label_cols)
+        row[_POS_COL.get(pos[h], _POS_OTHER)] = 1
+        row[_DEP_COL.get(deps[h], _DEP_OTHER)] = 1
         hh = heads[h]
-        hdp = deps[hh] if 0 <= hh < n and deps[hh] in DEPS else "other"
-        row[_COL[f"hdep_{hdp}"]] = 1
+        row[_HDEP_COL.get(deps[hh], _HDEP_OTHER) if 0 <= hh < n else _HDEP_OTHER] = 1
         span_text = text[con.start:con.end]
         width = last - first
         row[_COL["n_tokens"]] = width
@@ -265,9 +323,8 @@ def candidate_rows(view: QuestionView, text: str, sentence_id: int, analysis: Se
         row[_COL["soft_tree_dist"]] = min((dist_from[i][h] for i in soft_out), default=99)
         row[_COL["soft_gap_min"]] = min((first - i if i < first else i - last + 1 for i in soft_out),
                                         default=99)
-        row[_COL["inside_sim"]] = float(token_sim[first:last].max())
+        row[_COL["inside_sim"]] = max(sim_list[first:last])
         # The word the candidate hangs from: "[the new president of Kazakhstan], [Tokayev]".
-        soft = set(soft_idx)
         parent = heads[h] if 0 <= heads[h] < n and heads[h] != h else None
         if parent is not None and not first <= parent < last:
             row[_COL["parent_match"]] = float(matched[parent]) + float(parent in soft)
@@ -278,18 +335,12 @@ def candidate_rows(view: QuestionView, text: str, sentence_id: int, analysis: Se
                 row[_COL["grandparent_match"]] = float(matched[grand]) + float(grand in soft)
         else:
             row[_COL["parent_sim"]] = -1.0
-        hv = view.head_vector
-        if hv is not None and token_vec[h] is not None:
-            row[_COL["head_sim"]] = float(token_vec[h] @ hv)
-        else:
-            row[_COL["head_sim"]] = -1.0
-        row[_COL["head_sim_max"]] = max((float(token_vec[i] @ hv) for i in range(first, last)
-                                         if token_vec[i] is not None), default=-1.0) \
-            if hv is not None else -1.0
+        row[_COL["head_sim"]] = head_sim[h] if head_sim[h] is not None else -1.0
+        row[_COL["head_sim_max"]] = max((v for v in head_sim[first:last] if v is not None),
+                                        default=-1.0)
         row[_COL["matched_near5"]] = sum(1 for i in outside if min(abs(i - first), abs(i - last + 1)) <= 5)
         row[_COL["matched_near10"]] = sum(1 for i in outside if min(abs(i - first), abs(i - last + 1)) <= 10)
-        clause_terms = set().union(*(clause_idf.get(clause_of[i], set())
-                                     for i in range(first, last))) - repeats
+        clause_terms = set().union(*(clause_idf[c] for c in dict.fromkeys(clause_of[first:last]))) - repeats
         row[_COL["clause_match"]] = sum(idf.get(t, 0.0) for t in clause_terms) / total_idf
         # The verb that governs the candidate: is it one of the question's words?
         g, steps = h, 0
@@ -303,12 +354,15 @@ def candidate_rows(view: QuestionView, text: str, sentence_id: int, analysis: Se
             row[_COL["head_in"]] = float(view.head in inside_terms)
             window = set().union(*term_at[max(0, first - 3):first], *term_at[last:last + 3])
             row[_COL["head_near"]] = float(view.head in window)
-        before = low_text[max(0, con.start - 40):con.start]
-        before = re.sub(r"(?:\bthe\s+|[\s,–—-])+$", " ", before).rstrip()
-        row[_COL["lead_before"]] = float(bool(lead) and before.endswith(lead))
-        row[_COL["agent_before"]] = float(bool(re.search(r"\bby(?:\s+[\w'’-]+){0,3}$", before)))
+        shape = before_of.get(con.start)
+        if shape is None:   # constituents often share a start: "[the [new] president]"
+            before = low_text[max(0, con.start - 40):con.start]
+            before = _TRAILING_THE.sub(" ", before).rstrip()
+            shape = before_of[con.start] = (float(bool(lead) and before.endswith(lead)),
+                                            float(bool(_AGENT.search(before))))
+        row[_COL["lead_before"]], row[_COL["agent_before"]] = shape
         row[_COL["position"]] = first / n
-        row[_COL["is_year"]] = float(bool(re.fullmatch(r"\d{3,4}s?", span_text)))
+        row[_COL["is_year"]] = float(bool(_YEAR.fullmatch(span_text)))
     return cands, rows
 
 

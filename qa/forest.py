@@ -33,29 +33,51 @@ class Forest:
         rows = np.asarray(rows, dtype=np.float64)
         if rows.ndim != 2 or rows.shape[1] != len(self.features):
             raise ValueError(f"rows must have shape (n, {len(self.features)}), got {rows.shape}")
-        n, (trees, width) = len(rows), self.feature.shape
+        n, trees = len(rows), self.feature.shape[0]
         if n == 0:
             return np.zeros(0)
-        feature, threshold, left, right, value = self._flat()
+        feature, threshold, right, value, roots = self._flat()
         flat_rows = rows.ravel()
-        # Node ids are global (tree t's node k is t * width + k); every row starts at each root.
-        node = np.broadcast_to(np.arange(trees) * width, (n, trees)).copy()
+        # Every row starts at each root. A split's children are adjacent, so a
+        # step is "right child, minus one when x <= threshold"; a leaf is its
+        # own right child with a NaN threshold (never <=), so rows that reached
+        # one stay there.
+        node = np.broadcast_to(roots, (n, trees)).copy()
         base = (np.arange(n) * rows.shape[1])[:, None]
         for _ in range(self.depth):
-            f = np.take(feature, node)
-            x = np.take(flat_rows, base + np.maximum(f, 0))
-            nxt = np.where(x <= np.take(threshold, node), np.take(left, node), np.take(right, node))
-            node = np.where(f < 0, node, nxt)
+            x = np.take(flat_rows, base + np.take(feature, node))
+            node = np.take(right, node) - (x <= np.take(threshold, node))
         return np.take(value, node).sum(axis=1)
 
     def _flat(self):
-        """The node arrays as one flat array each, children as global node ids."""
+        """The trees as one flat array each, renumbered so that each split's
+        left child comes just before its right: per node its feature (0 for
+        a leaf), threshold (NaN for a leaf), right child (itself for a leaf)
+        and value; and each tree's root."""
         cached = self.__dict__.get("_flat_cache")
         if cached is None:
-            trees, width = self.feature.shape
-            offset = (np.arange(trees) * width)[:, None]
-            cached = (self.feature.ravel(), self.threshold.ravel(),
-                      (self.left + offset).ravel(), (self.right + offset).ravel(), self.value.ravel())
+            feature, threshold, right, value, roots = [], [], [], [], []
+            for t in range(self.feature.shape[0]):
+                roots.append(len(feature))
+                order = [0]                   # this tree's nodes, in their new order
+                new_of = {0: len(feature)}
+                k = 0
+                while k < len(order):
+                    old = order[k]
+                    if self.feature[t, old] >= 0:
+                        for child in (int(self.left[t, old]), int(self.right[t, old])):
+                            new_of[child] = roots[-1] + len(order)
+                            order.append(child)
+                    k += 1
+                for old in order:
+                    leaf = self.feature[t, old] < 0
+                    feature.append(0 if leaf else int(self.feature[t, old]))
+                    threshold.append(np.nan if leaf else float(self.threshold[t, old]))
+                    right.append(new_of[old] if leaf else new_of[int(self.right[t, old])])
+                    value.append(float(self.value[t, old]))
+            cached = (np.asarray(feature, dtype=np.intp), np.asarray(threshold, dtype=np.float64),
+                      np.asarray(right, dtype=np.intp), np.asarray(value, dtype=np.float64),
+                      np.asarray(roots, dtype=np.intp))
             object.__setattr__(self, "_flat_cache", cached)
         return cached
 

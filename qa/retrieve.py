@@ -42,14 +42,15 @@ def retrieve(question: str, query_vector: np.ndarray, index: Index, *, top_k: in
         ranking = retrieve(question, query_vector, index, top_k=max(WITHIN_POOL, top_k))
         return [h for h in ranking if h.chunk.doc_id in within][:top_k]
     pool = pool_size(top_k)
-    dense = index.search(query_vector, pool)
-    lexical = index.search_lexical(question, pool)
+    # Rankings of chunk ids: a Chunk (its text decoded) is made for the top_k alone.
+    dense = index.dense_ranking(query_vector, pool)
+    lexical = index.lexical_ranking(question, pool)
     fused: dict[int, float] = {}
     for ranking in (dense, lexical):
-        for rank, hit in enumerate(ranking, start=1):
-            fused[hit.chunk.chunk_id] = fused.get(hit.chunk.chunk_id, 0.0) + 1.0 / (RRF_K + rank)
-    dense_score = {h.chunk.chunk_id: h.score for h in dense}
-    lexical_score = {h.chunk.chunk_id: h.score for h in lexical}
+        for rank, (cid, _) in enumerate(ranking, start=1):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+    dense_score = dict(dense)
+    lexical_score = dict(lexical)
     best = sorted(fused, key=lambda cid: (-fused[cid], cid))[:top_k]
     missing = [cid for cid in best if cid not in dense_score]
     if missing:  # found by BM25 only: still report its cosine similarity

@@ -271,6 +271,17 @@ def test_a_child_s_peak_rss_is_its_own(tmp_path):
     assert 0 < result.peak_rss_mb < 200, result.peak_rss_mb
 
 
+def test_a_command_s_peak_rss_counts_its_children_running_beside_it():
+    # Two children of 150 MB each, alive together for a second: one process's
+    # ru_maxrss would say ~150 MB; the sampled sum over the tree says ~300.
+    hold = "b = b'\\x01' * (150 << 20); import time; time.sleep(1.5)"
+    script = (f"import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', {hold!r}]) "
+              "for _ in range(2)]; [p.wait() for p in ps]")
+    result = bench.run_measured([sys.executable, "-c", script])
+    assert result.code == 0, result.stderr
+    assert result.peak_rss_mb > 290, result.peak_rss_mb
+
+
 def test_a_failing_child_is_reported_with_its_stderr():
     result = bench.run_measured([sys.executable, "-c", "import sys; sys.exit('boom')"])
     assert result.code == 1 and "boom" in result.stderr

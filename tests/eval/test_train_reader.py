@@ -147,7 +147,7 @@ def test_collect_encodes_each_question_once_through_the_pipeline(tmp_path, corpu
     questions = [EvalQuestion(f"q{i}", text, answers, group=title)
                  for i, (title, text, answers) in enumerate(ASKED)]
     encoded, retrievals, searches = Counter(), [], []
-    embed, search, pipeline_retrieve = fake_embedder.embed_texts, bot.index.search, qa.api.retrieve
+    embed, search, pipeline_retrieve = fake_embedder.embed_texts, bot.index.dense_ranking, qa.api.retrieve
 
     def counting_embed(texts):
         encoded.update(texts)
@@ -156,7 +156,7 @@ def test_collect_encodes_each_question_once_through_the_pipeline(tmp_path, corpu
     bot.encoder = type("Counting", (), {"name": fake_embedder.name,
                                         "embed_texts": staticmethod(counting_embed)})()
     monkeypatch.setattr(qa.api, "retrieve", lambda *a, **k: retrievals.append(a[0]) or pipeline_retrieve(*a, **k))
-    monkeypatch.setattr(bot.index, "search", lambda *a, **k: searches.append(1) or search(*a, **k))
+    monkeypatch.setattr(bot.index, "dense_ranking", lambda *a, **k: searches.append(1) or search(*a, **k))
     items = train_reader.collect(bot, questions, folds=3, own=own)
     assert len(items) >= 4
     texts = [" ".join(q.question.split()) for q in questions]

@@ -142,17 +142,20 @@ def test_an_index_without_analysis_is_refreshed_without_embedding_again(
     assert load_index(folder).manifest.analysis == index.manifest.analysis
 
 
-def test_lemma_vectors_written_to_a_file_in_slices_equal_those_held_in_memory(
+def test_an_analysis_spilled_to_files_as_it_is_made_equals_one_held_in_memory(
         tmp_path, fake_embedder, monkeypatch):
     import index.analysis
 
     held = SentenceAnalysis.build(TEXTS, embed=fake_embedder.embed_texts)
-    monkeypatch.setattr(index.analysis, "LEMMA_SLICE", 3)
-    filed = SentenceAnalysis.build(TEXTS, embed=fake_embedder.embed_texts,
-                                   vectors_file=tmp_path / "lemmas.npy")
+    monkeypatch.setattr(index.analysis, "LEMMA_SLICE", 3)   # the lemma vectors, in slices
+    filed = SentenceAnalysis.build(TEXTS, embed=fake_embedder.embed_texts, spill=tmp_path / "work")
     assert len(held.vectors) > 3   # more than one slice
-    np.testing.assert_array_equal(np.load(tmp_path / "lemmas.npy"), held.vectors)
+    np.testing.assert_array_equal(np.load(tmp_path / "work" / "lemma_vectors.npy"), held.vectors)
+    assert all(isinstance(v, np.memmap) for v in filed._a.values())   # none held in memory
+    held.save(tmp_path / "held")
     filed.save(tmp_path / "a")
+    for path in sorted((tmp_path / "held").iterdir()):   # the same files, byte for byte
+        assert path.read_bytes() == (tmp_path / "a" / path.name).read_bytes(), path.name
     loaded = SentenceAnalysis.load(tmp_path / "a")
     np.testing.assert_array_equal(loaded.vectors, held.vectors)
     for word in ("bank", "president", "people"):

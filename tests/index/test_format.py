@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -50,13 +51,20 @@ texts = st.text(st.characters(blacklist_categories=("Cs",)) | st.sampled_from(".
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(texts, min_size=1, max_size=4))
-def test_tables_give_back_every_span_and_document(tmp_path_factory, bodies):
+@given(st.lists(texts, min_size=1, max_size=4), st.booleans())
+def test_tables_give_back_every_span_and_document(tmp_path_factory, bodies, wide):
+    import index.tables
+
     folder = tmp_path_factory.mktemp("tables")
+    # 64-bit offsets, as a text.bin of 2 GiB or more gets them (and formats 3-4 had)
+    limit = 0 if wide else index.tables.NARROW_LIMIT
     documents = [document(f"d{i}.txt", t) for i, t in enumerate(bodies)]
     chunks, sentences = spans_of(documents)
     text_row, firsts = distinct_texts(sentences)
-    write_tables(folder, documents, chunks, sentences, text_row)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(index.tables, "NARROW_LIMIT", limit)
+        write_tables(folder, documents, chunks, sentences, text_row)
+    assert np.load(folder / "sentences.npy").dtype["start"] == (np.int64 if wide else np.int32)
     from index.manifest import DocumentRecord
 
     tables = Tables(folder, [DocumentRecord(d.doc_id, d.title, d.path, d.sha256, d.size)
@@ -113,25 +121,49 @@ def write_format_2(index, folder: Path) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
+def widen_tables(folder: Path) -> None:
+    """Store the tables' offsets 64-bit, as formats 3 and 4 did."""
+    from index.tables import WIDE_CHUNK_DTYPE, WIDE_SENTENCE_DTYPE
+
+    for name, dtype in (("chunks.npy", WIDE_CHUNK_DTYPE), ("sentences.npy", WIDE_SENTENCE_DTYPE)):
+        narrow = np.load(folder / name)
+        wide = np.zeros(len(narrow), dtype=dtype)
+        for field in dtype.names:
+            wide[field] = narrow[field]
+        np.save(folder / "wide.npy", wide)   # a new file: the open index maps the old one
+        os.replace(folder / "wide.npy", folder / name)
+
+
+def rewrite_manifest(index, folder: Path, version: int) -> None:
+    manifest = index.manifest.to_dict()
+    manifest.update(format_version=version, files={})
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    manifest["files"] = file_records(folder, skip=(MANIFEST, CALIBRATION))
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def write_format_4(index, folder: Path) -> None:
+    """Rewrite the index in ``folder`` as format 4 wrote it: 64-bit offsets."""
+    widen_tables(folder)
+    rewrite_manifest(index, folder, 4)
+
+
 def write_format_3(index, folder: Path) -> None:
-    """Rewrite the index in ``folder`` as format 3 wrote it: the same files, with
+    """Rewrite the index in ``folder`` as format 3 wrote it: 64-bit offsets, and
     every analysis array 32-bit (pointers 64-bit)."""
+    widen_tables(folder)
     for path in (folder / "analysis").glob("*.npy"):
         values = np.load(path)
         if values.dtype.kind in "iu":
             np.save(path, values.astype(np.int64 if path.stem.endswith("_ptr") else np.int32))
-    manifest = index.manifest.to_dict()
-    manifest.update(format_version=3, files={})
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    manifest["files"] = file_records(folder, skip=(MANIFEST, CALIBRATION))
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    rewrite_manifest(index, folder, 3)
 
 
 def analysis_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in (folder / "analysis").iterdir())
 
 
-@pytest.mark.parametrize("old", [2, 3])
+@pytest.mark.parametrize("old", [2, 3, 4])
 def test_an_index_of_an_older_format_is_rebuilt_reusing_its_vectors_and_analysis(
         tmp_path, fake_embedder, fake_embedder_class, caplog, old):
     text = "\n".join(["Returns the value.", "Fog was common in London in 1880.",
@@ -140,7 +172,8 @@ def test_an_index_of_an_older_format_is_rebuilt_reusing_its_vectors_and_analysis
     folder = tmp_path / "idx"
     fresh = build_index(docs, folder, config=CFG, embedder=fake_embedder_class(), progress=False)
     narrow = analysis_bytes(folder)
-    (write_format_2 if old == 2 else write_format_3)(fresh, folder)
+    table_bytes = [(folder / n).stat().st_size for n in ("chunks.npy", "sentences.npy")]
+    {2: write_format_2, 3: write_format_3, 4: write_format_4}[old](fresh, folder)
     assert read_manifest(folder).format_version == old
 
     with caplog.at_level(logging.INFO, logger="index.build"):
@@ -155,3 +188,4 @@ def test_an_index_of_an_older_format_is_rebuilt_reusing_its_vectors_and_analysis
     check(index.analysis, [s.text for s in index.sentences])
     assert Manifest.from_dict(json.loads((folder / "manifest.json").read_text())) == index.manifest
     assert analysis_bytes(folder) == narrow   # stored again in the narrow widths
+    assert [(folder / n).stat().st_size for n in ("chunks.npy", "sentences.npy")] == table_bytes

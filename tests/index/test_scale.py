@@ -146,7 +146,7 @@ def test_small_corpora_use_exact_search_and_large_ones_hnsw(docs, tmp_path, fake
     exact = build(docs, tmp_path / "a", fake_embedder)
     approximate = build(docs, tmp_path / "b", fake_embedder, HNSW)
     assert exact.manifest.faiss == "IndexFlatIP"
-    assert approximate.manifest.faiss == "IndexHNSWFlat"
+    assert approximate.manifest.faiss == "IndexHNSWSQ"
     assert load_index(tmp_path / "b").faiss_index.hnsw.efSearch == HNSW.hnsw_ef_search
 
 
@@ -197,7 +197,7 @@ def test_changing_only_search_settings_reuses_every_vector(docs, tmp_path, fake_
     index = open_index(docs, tmp_path / "idx", config=HNSW, embedder=fake_embedder,
                        progress=False)
     assert fake_embedder.texts_embedded == before
-    assert index.manifest.faiss == "IndexHNSWFlat"
+    assert index.manifest.faiss == "IndexHNSWSQ"
 
 
 @pytest.mark.parametrize("field", ["ann_min_chunks", "hnsw_m", "hnsw_ef_construction",

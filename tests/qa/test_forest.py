@@ -45,3 +45,28 @@ def test_forest_checks_the_row_width():
     with pytest.raises(ValueError, match=r"shape \(n, 6\)"):
         forest.raw(x[:, :5])
     assert forest.raw(np.zeros((0, 6))).shape == (0,)
+
+
+
+def _one_by_one(forest: Forest, row: np.ndarray) -> float:
+    """The plainest reading of the stored trees: walk each from its root."""
+    total = 0.0
+    for t in range(forest.feature.shape[0]):
+        node = 0
+        while forest.feature[t, node] >= 0:
+            go_left = row[forest.feature[t, node]] <= forest.threshold[t, node]
+            node = forest.left[t, node] if go_left else forest.right[t, node]
+        total += forest.value[t, node]
+    return total
+
+
+def test_the_shipped_span_ranker_scores_as_its_trees_say():
+    from qa.read import load_reader_model
+
+    forest = load_reader_model().span
+    rng = np.random.default_rng(0)
+    rows = rng.choice([-1.0, 0.0, 0.5, 1.0, 3.0, 99.0], size=(200, len(forest.features)))
+    rows += rng.normal(scale=0.3, size=rows.shape) * rng.integers(0, 2, size=rows.shape)
+    rows[0] = np.nan   # goes right at every split, as LightGBM's "x <= threshold" fails
+    np.testing.assert_allclose(forest.raw(rows), [_one_by_one(forest, r) for r in rows],
+                               rtol=1e-12, atol=1e-12)

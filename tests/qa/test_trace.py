@@ -92,3 +92,43 @@ def test_a_bad_within_is_named(bot, within, words):
     with pytest.raises(InputError, match=words) as info:
         bot.ask_traced(["Always carry an umbrella in London"], within=within)
     assert "\n" not in str(info.value)
+
+
+def test_a_word_encoded_once_is_not_encoded_again():
+    from qa.features import WordEncoder
+
+    calls = []
+
+    def encode(words):
+        calls.append(list(words))
+        return np.array([[len(w), ord(w[0])] for w in words], dtype=np.float32)
+
+    words = WordEncoder(encode, size=3)
+    np.testing.assert_array_equal(words(["tea", "rain", "tea"]), encode(["tea", "rain", "tea"]))
+    assert calls[0] == ["tea", "rain"]   # each new word once, in one call
+    calls.clear()
+    np.testing.assert_array_equal(words(["rain", "fog"]), encode(["rain", "fog"]))
+    assert calls[0] == ["fog"]
+    calls.clear()
+    words(["sun"])            # four words seen, three kept: "tea" was used longest ago
+    words(["rain", "tea"])
+    assert calls == [["sun"], ["tea"]]
+    assert words([]).shape[0] == 0
+
+
+def test_asking_again_gives_the_same_reply_without_encoding_its_words_again(bot):
+    class Counting:
+        def __init__(self, encoder):
+            self.encoder, self.name, self.dim, self.calls = encoder, encoder.name, encoder.dim, []
+
+        def embed_texts(self, texts):
+            self.calls.append(list(texts))
+            return self.encoder.embed_texts(texts)
+
+    plain = bot.ask_batch(list(QUESTIONS))
+    bot.encoder = counting = Counting(bot.encoder)
+    first = bot.ask_batch(list(QUESTIONS))
+    assert first == plain and len(counting.calls) > 1   # the questions, then new words
+    counting.calls.clear()
+    assert bot.ask_batch(list(QUESTIONS)) == first
+    assert counting.calls == [list(QUESTIONS)]   # the questions, in one batch; none of their words
