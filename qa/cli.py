@@ -292,6 +292,12 @@ def show_info(index_dir: str | None, *, as_json: bool, check: bool = False) -> i
     return 0
 
 
+# FAISS index types in words (``python -m qa info``).
+_DENSE = {"IndexFlatIP": "exact (IndexFlatIP)",
+          "IndexHNSWFlat": "approximate, HNSW over float32 vectors (IndexHNSWFlat)",
+          "IndexHNSWSQ": "approximate, HNSW over float16 vectors (IndexHNSWSQ)"}
+
+
 def format_info(folder, manifest, size: int, calibration: dict | None) -> str:
     """The manifest (``index.manifest.Manifest``) in words (``python -m qa info``)."""
     from index.manifest import FORMAT_VERSION
@@ -303,7 +309,7 @@ def format_info(folder, manifest, size: int, calibration: dict | None) -> str:
              + (f" ({counts.texts:,} distinct)" if manifest.format_version >= 3 else "")
              + f"; {size / MB:,.1f} MB on disk",
              f"  model: {manifest.model.name} ({manifest.model.dim} dimensions); "
-             f"dense search: {manifest.faiss}",
+             f"dense search: {_DENSE.get(manifest.faiss, manifest.faiss)}",
              f"  passages of {config.get('chunk_size', '?')} characters, "
              f"{config.get('chunk_overlap', '?')} overlapping; BM25 {config.get('bm25_method', '?')} "
              f"(k1 {config.get('bm25_k1', '?')}, b {config.get('bm25_b', '?')})",
