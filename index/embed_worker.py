@@ -96,26 +96,32 @@ def _start(name: str, threads: int, batch_size: int) -> subprocess.Popen:
     root = str(Path(__file__).resolve().parents[1])   # where the ``index`` package lives
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+    # glibc serves blocks of 128 kB or more (a batch's tensors) with their own
+    # mappings, given back when freed, instead of raising that limit as it goes
+    # and keeping them in its heap: embedding 6,000 docstring lines in batches
+    # of 256 peaked at 664 MB instead of 802, in the same time.
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
     log.debug("Starting the embedding process for %s", name)
+    # A session of its own: Ctrl+C reaches this process, which stops the child
+    # (release), rather than killing the child in the middle of a reply.
     return subprocess.Popen([sys.executable, "-m", "index.embed_worker", name, str(threads),
                              str(batch_size)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            env=env)
+                            env=env, start_new_session=True)
 
 
 def _stop(proc: subprocess.Popen) -> int | None:
-    """Close the child's input (it exits on end of input); kill it if it does not."""
-    try:
-        proc.stdin.close()
-    except OSError:
-        pass
+    """Close both pipes (the child exits at the end of its input, or when a
+    reply it is writing has no reader); kill it if it does not."""
+    for pipe in (proc.stdin, proc.stdout):
+        try:
+            pipe.close()
+        except OSError:
+            pass
     try:
         return proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         return proc.wait()
-    finally:
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def serve(name: str, threads: int, batch_size: int) -> None:
@@ -140,14 +146,14 @@ def serve(name: str, threads: int, batch_size: int) -> None:
                 reply = ("error", f"unknown request {request[0]!r}")
         except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
             reply = ("error", f"{type(exc).__name__}: {exc}")
-        pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
-        replies.flush()
+        try:
+            pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
+            replies.flush()
+        except BrokenPipeError:   # the parent stopped reading: it is done with us
+            return
         del request, reply
         memory.trim()   # the batch's tensors, back to the system (index.memory)
 
 
 if __name__ == "__main__":
-    try:
-        serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
-    except KeyboardInterrupt:   # Ctrl+C reaches the whole process group: the parent reports it
-        pass
+    serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

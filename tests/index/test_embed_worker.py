@@ -73,3 +73,15 @@ def test_a_large_build_never_loads_the_model_in_its_own_process(tmp_path, corpus
     np.testing.assert_allclose(large.sentence_vectors.astype(np.float32),
                                small.sentence_vectors.astype(np.float32), atol=1e-3)
     np.testing.assert_allclose(large.analysis.vectors, small.analysis.vectors, atol=1e-6)
+
+
+def test_a_parent_that_stops_reading_mid_reply_stops_the_worker(worker):
+    import pickle
+
+    worker.embed_texts(TEXTS[:1])
+    proc = worker._proc
+    # As after Ctrl+C in the parent: a request sent, its reply never read.
+    pickle.dump(("embed", TEXTS * 200), proc.stdin)
+    proc.stdin.flush()
+    worker.release()
+    assert proc.returncode == 0
