@@ -28,9 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from index import memory
-from index.embed import BATCH_SIZE, DEFAULT_THREADS, Embedder
+from index.embed import BATCH_SIZE, DEFAULT_THREADS, Embedder, batches_by_length
 
 log = logging.getLogger(__name__)
+
+REQUEST_TEXTS = 2048   # texts sent to the child per request
 
 
 class EmbedWorkerError(RuntimeError):
@@ -62,10 +64,30 @@ class WorkerEmbedder:
         return self._dim
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """As ``Embedder.embed_texts`` (the same model, the same vectors)."""
+        """As ``Embedder.embed_texts``: the same model, the same batches
+        (``index.embed.batches_by_length``, worked out here), so the same
+        vectors. The batches go to the child ``REQUEST_TEXTS`` texts at a time,
+        so neither process holds more than that many texts' vectors twice
+        (127,088 lemmas in one call are 195 MB of vectors)."""
         if isinstance(texts, str):
             raise TypeError("embed_texts takes a list of strings, not a string")
-        return self._call("embed", list(texts))
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = None
+        group: list[list[int]] = []
+        batches = batches_by_length(texts, self.batch_size)
+        for k, rows in enumerate(batches):
+            group.append(rows)
+            if k + 1 < len(batches) and sum(map(len, group)) + len(batches[k + 1]) <= REQUEST_TEXTS:
+                continue
+            vectors = self._call("embed", [[texts[i] for i in rows] for rows in group])
+            if out is None:
+                out = np.empty((len(texts), vectors[0].shape[1]), dtype=np.float32)
+            for rows, block in zip(group, vectors):
+                out[rows] = block
+            group = []
+        return out
 
     def release(self) -> None:
         """End the child process: all of its memory goes back to the system."""
@@ -140,8 +162,8 @@ def serve(name: str, threads: int, batch_size: int) -> None:
         try:
             if request[0] == "dim":
                 reply = ("ok", embedder.dim)
-            elif request[0] == "embed":
-                reply = ("ok", embedder.embed_texts(request[1]))
+            elif request[0] == "embed":   # batches, each embedded as one
+                reply = ("ok", [embedder.embed_texts(batch) for batch in request[1]])
             else:
                 reply = ("error", f"unknown request {request[0]!r}")
         except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it

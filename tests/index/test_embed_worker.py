@@ -32,6 +32,16 @@ def test_the_worker_gives_the_vectors_the_model_gives_here(worker, real_embedder
         worker.embed_texts("a string")
 
 
+def test_requests_of_a_few_texts_give_exactly_the_vectors_of_one_call(worker, real_embedder,
+                                                                        monkeypatch):
+    import index.embed_worker
+
+    texts = [f"{w} number {i}" for i, w in enumerate(("tea", "a long sentence about rain " * 5,
+                                                      "fog", "Kazakhstan")) for _ in range(5)]
+    monkeypatch.setattr(index.embed_worker, "REQUEST_TEXTS", 3)   # whole batches, a few a request
+    np.testing.assert_array_equal(worker.embed_texts(texts), real_embedder.embed_texts(texts))
+
+
 def test_release_ends_the_process_and_the_next_call_starts_another(worker):
     worker.embed_texts(TEXTS[:1])
     proc = worker._proc
