@@ -79,8 +79,10 @@ def _label_cols(labels: int) -> list[int]:
     return [col for i, col in enumerate(_LABEL_COLS) if labels >> i & 1]
 
 
-_TRAILING_THE = re.compile(r"(?:\bthe\s+|[\s,–—-])+$")
-_AGENT = re.compile(r"\bby(?:\s+[\w'’-]+){0,3}$")
+# The words before a span, without a trailing "the" or punctuation; a passive
+# agent ("... by [the engineer]") at their end. Also read by qa.read.
+TRAILING_THE = re.compile(r"(?:\bthe\s+|[\s,–—-])+$")
+AGENT = re.compile(r"\bby(?:\s+[\w'’-]+){0,3}$")
 _YEAR = re.compile(r"\d{3,4}s?")
 
 
@@ -357,9 +359,9 @@ def candidate_rows(view: QuestionView, text: str, sentence_id: int, analysis: Se
         shape = before_of.get(con.start)
         if shape is None:   # constituents often share a start: "[the [new] president]"
             before = low_text[max(0, con.start - 40):con.start]
-            before = _TRAILING_THE.sub(" ", before).rstrip()
+            before = TRAILING_THE.sub(" ", before).rstrip()
             shape = before_of[con.start] = (float(bool(lead) and before.endswith(lead)),
-                                            float(bool(_AGENT.search(before))))
+                                            float(bool(AGENT.search(before))))
         row[_COL["lead_before"]], row[_COL["agent_before"]] = shape
         row[_COL["position"]] = first / n
         row[_COL["is_year"]] = float(bool(_YEAR.fullmatch(span_text)))

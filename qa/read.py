@@ -56,7 +56,7 @@ from index.lexical import stem, tokenize
 from index.spans import Span
 from index.store import Index
 from index.types import Hit, Sentence
-from qa.features import SPAN_FEATURES, QuestionView, candidate_rows
+from qa.features import AGENT, SPAN_FEATURES, TRAILING_THE, QuestionView, candidate_rows
 from qa.forest import Forest
 from qa.question import NAME_KINDS, Question
 from qa.types import Answer, Candidate
@@ -416,12 +416,12 @@ def _structure_fit(question: Question, span: Span, text: str, tokens) -> float:
     "Published by [the Center]"), or its head noun in apposition ("another
     close neighbor – [Moscow]")."""
     before = text[max(0, span.start - 40):span.start].lower()
-    before = re.sub(r"(?:\bthe\s+|[\s,–—-])+$", " ", before).rstrip()
+    before = TRAILING_THE.sub(" ", before).rstrip()
     if question.lead and before.endswith(question.lead):
         return 1.3
     preceding = [t for s, _, t in tokens if s < span.start]
     # Passive agent: "who built ..." -> "was built in 1893 by the engineer [Tomas Reyes]".
-    agent = re.search(r"\bby(?:\s+[\w'’-]+){0,3}$", before)
+    agent = AGENT.search(before)
     if question.verb and agent and question.verb in preceding[-6:]:
         return 1.3
     if question.head and stem(question.head) in preceding[-2:]:
