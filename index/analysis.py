@@ -53,6 +53,7 @@ _TERM_LISTS = ("span_terms",)
 # embeds for every shared set's index, so their vectors are the same either way).
 LEMMA_SLICE = 65_536
 TRIM_EVERY = 4096   # sentences analysed between two index.memory.trim() calls
+REPORT_EVERY = 256  # sentences analysed between two progress reports
 # Parts of speech whose lemmas get a vector.
 VECTOR_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV"})
 
@@ -203,80 +204,35 @@ class SentenceAnalysis:
         the files."""
         from tqdm.auto import tqdm
 
-        term_ids: dict[str, int] = {}
-        kind_ids: dict[str, int] = {}
-        # Typed arrays, not lists: 4 or 8 bytes a number instead of ~36, which
-        # for a large corpus (millions of tokens) is the build's largest memory.
-        cols = {f"{layer}_{c}": array("i") for layer, names in _LAYERS.items() for c in names}
-        ptrs = {layer: array("q", [0]) for layer in _LAYERS}
-        lists = {name: array("i") for name in _TERM_LISTS}
-        content: set[int] = set()   # string ids of content lemmas
-
-        def ids(terms) -> list[int]:
-            return [term_ids.setdefault(t, len(term_ids)) for t in terms]
-
-        def add_terms(name: str, terms) -> tuple[int, int]:
-            lo = len(lists[name])
-            lists[name].extend(ids(terms))
-            return lo, len(lists[name])
-
         texts = list(texts)
-        parses = parse_sentences(texts)   # lazily, batch by batch: the bar below shows it
-        for n, (text, parsed) in enumerate(zip(tqdm(texts, desc="Analysing sentences",
-                                                    unit="sentence", leave=False,
-                                                    disable=not progress), parses)):
-            if n % TRIM_EVERY == TRIM_EVERY - 1:
-                memory.trim()   # the parser's freed batches, back to the system (index.memory)
-            for s, e, t in token_spans(text):
-                cols["tokens_start"].append(s)
-                cols["tokens_end"].append(e)
-                cols["tokens_term"].append(term_ids.setdefault(t, len(term_ids)))
-            for span in find_spans(text):
-                lo, hi = add_terms("span_terms", tokenize(span.text))
-                for c, v in zip(_LAYERS["spans"], (span.start, span.end,
-                                                   kind_ids.setdefault(span.kind, len(kind_ids)),
-                                                   lo, hi)):
-                    cols[f"spans_{c}"].append(v)
-            for row in zip(parsed.starts, parsed.ends, ids(parsed.pos), ids(parsed.deps),
-                           parsed.heads, ids(parsed.ents), ids(parsed.lemmas)):
-                for c, v in zip(_LAYERS["ptok"], row):
-                    cols[f"ptok_{c}"].append(v)
-            for pos, lemma in zip(parsed.pos, parsed.lemmas):
-                if pos in VECTOR_POS and lemma.strip():
-                    content.add(term_ids[lemma])
-            for con in parsed.constituents:
-                for c, v in zip(_LAYERS["cands"], (con.start, con.end, con.labels, con.head,
-                                                   con.first, con.last)):
-                    cols[f"cands_{c}"].append(v)
-            for layer in _LAYERS:
-                ptrs[layer].append(len(cols[f"{layer}_start"]))
-        del parses
+        with tqdm(total=len(texts), desc="Analysing sentences", unit="sentence", leave=False,
+                  disable=not progress) as bar:
+            layers = parse_layers(texts, spill=spill, report=bar.update)
+        del texts
         if drop_parser:
             release_parser()
-        # One column at a time, each dropped once copied narrow: the build's peak
-        # holds one column twice, not the whole analysis.
-        arrays, files = {}, {}
+        return cls._with_lemma_vectors(layers, embed, spill)
 
-        def keep(name: str, values: np.ndarray) -> None:
-            if spill is None:
-                arrays[name] = values
-                return
-            files[name] = Path(spill) / f"{name}.npy"
-            np.save(files[name], values)
-            arrays[name] = np.load(files[name], mmap_mode="r")
+    @classmethod
+    def build_apart(cls, tables: Path, spill: Path, *, embed=None,
+                    progress: bool = False) -> "SentenceAnalysis":
+        """``build`` over the distinct sentence texts of the tables in
+        ``tables`` (``index.tables.distinct_sentence_texts``), with the parse in
+        a child process (``index.analysis_worker``) that writes its arrays to
+        ``spill`` and exits: the parser's libraries and the heap a parse
+        leaves behind (~900 MB at the bench's 784,562 sentences) are given back
+        before the lemmas are embedded. Only the lemma vectors are made here."""
+        from index.analysis_worker import parse_apart
 
-        if spill is not None:
-            Path(spill).mkdir(parents=True, exist_ok=True)
-        for source, dtype in ((cols, np.int32), (ptrs, np.int64), (lists, np.int32)):
-            for k in list(source):
-                keep(f"{k}_ptr" if source is ptrs else k,
-                     narrowest(np.frombuffer(source.pop(k), dtype=dtype)))
-        strings = list(term_ids)
-        del term_ids
+        layers = parse_apart(Path(tables), Path(spill), progress=progress)
+        return cls._with_lemma_vectors(layers, embed, spill)
+
+    @classmethod
+    def _with_lemma_vectors(cls, layers: "Layers", embed, spill: Path | None) -> "SentenceAnalysis":
+        arrays, files, strings = layers.arrays, layers.files, layers.strings
         vector_row = np.full(len(strings), -1, dtype=np.int32)
-        if embed is not None and content:
-            lemma_ids = sorted(content)
-            del content
+        if embed is not None and len(layers.lemma_ids):
+            lemma_ids = layers.lemma_ids
             path = Path(spill) / "lemma_vectors.npy" if spill is not None else None
             vectors = _embed_lemmas(embed, [strings[t] for t in lemma_ids], path)
             vector_row[lemma_ids] = np.arange(len(lemma_ids), dtype=np.int32)
@@ -284,9 +240,9 @@ class SentenceAnalysis:
                 files["lemma_vectors"] = path
             arrays["lemma_vectors"] = vectors
         else:
-            keep("lemma_vectors", np.zeros((0, 1), dtype=np.float32))
-        keep("vector_row", narrowest(vector_row))
-        return cls(arrays, strings, list(kind_ids), files=files)
+            _keep(arrays, files, spill, "lemma_vectors", np.zeros((0, 1), dtype=np.float32))
+        _keep(arrays, files, spill, "vector_row", narrowest(vector_row))
+        return cls(arrays, strings, layers.kinds, files=files)
 
     # ------------------------------------------------------------- storage
 
@@ -332,6 +288,118 @@ class SentenceAnalysis:
             if len(values) and not 0 <= int(values.min()) <= int(values.max()) < bound:
                 raise ValueError(f"{name}.npy points outside the vocabulary")
         return analysis
+
+
+class Layers:
+    """What a parse gives before the lemma vectors: the arrays (held, or mapped
+    from their files in ``spill``), the string and kind tables, and the string
+    ids of the content lemmas (sorted), whose vectors are made next."""
+
+    META = "layers.json"
+
+    def __init__(self, arrays: dict, files: dict, strings: list[str], kinds: list[str],
+                 lemma_ids: np.ndarray) -> None:
+        self.arrays, self.files = arrays, files
+        self.strings, self.kinds, self.lemma_ids = strings, kinds, lemma_ids
+
+    def write(self, spill: Path) -> None:
+        """Record the tables beside the spilled arrays (the last file a parse
+        writes: ``read`` refuses a folder without it)."""
+        spill = Path(spill)
+        np.save(spill / "lemma_ids.npy", self.lemma_ids)
+        tmp = spill / (self.META + ".tmp")
+        tmp.write_text(json.dumps({"version": ANALYSIS_VERSION, "strings": self.strings,
+                                   "kinds": self.kinds, "arrays": sorted(self.files)}),
+                       encoding="utf-8")
+        tmp.replace(spill / self.META)
+
+    @classmethod
+    def read(cls, spill: Path) -> "Layers":
+        spill = Path(spill)
+        meta = json.loads((spill / cls.META).read_text(encoding="utf-8"))
+        if meta.get("version") != ANALYSIS_VERSION:
+            raise ValueError(f"{spill / cls.META}: analysis version {meta.get('version')!r}")
+        files = {name: spill / f"{name}.npy" for name in meta["arrays"]}
+        arrays = {name: np.load(path, mmap_mode="r", allow_pickle=False)
+                  for name, path in files.items()}
+        return cls(arrays, files, meta["strings"], meta["kinds"],
+                   np.load(spill / "lemma_ids.npy", allow_pickle=False))
+
+
+def parse_layers(texts: list[str], *, spill: Path | None = None, report=None) -> Layers:
+    """Parse and analyse ``texts`` into the layers' arrays (``SentenceAnalysis.build``
+    less the lemma vectors). ``spill``: write each array there and map it;
+    ``report(n)``: called as every ``REPORT_EVERY`` more texts are done."""
+    term_ids: dict[str, int] = {}
+    kind_ids: dict[str, int] = {}
+    # Typed arrays, not lists: 4 or 8 bytes a number instead of ~36, which
+    # for a large corpus (millions of tokens) is the build's largest memory.
+    cols = {f"{layer}_{c}": array("i") for layer, names in _LAYERS.items() for c in names}
+    ptrs = {layer: array("q", [0]) for layer in _LAYERS}
+    lists = {name: array("i") for name in _TERM_LISTS}
+    content: set[int] = set()   # string ids of content lemmas
+
+    def ids(terms) -> list[int]:
+        return [term_ids.setdefault(t, len(term_ids)) for t in terms]
+
+    def add_terms(name: str, terms) -> tuple[int, int]:
+        lo = len(lists[name])
+        lists[name].extend(ids(terms))
+        return lo, len(lists[name])
+
+    parses = parse_sentences(texts)   # lazily, batch by batch
+    for n, (text, parsed) in enumerate(zip(texts, parses)):
+        if n % TRIM_EVERY == TRIM_EVERY - 1:
+            memory.trim()   # the parser's freed batches, back to the system (index.memory)
+        if report is not None and n % REPORT_EVERY == REPORT_EVERY - 1:
+            report(REPORT_EVERY)
+        for s, e, t in token_spans(text):
+            cols["tokens_start"].append(s)
+            cols["tokens_end"].append(e)
+            cols["tokens_term"].append(term_ids.setdefault(t, len(term_ids)))
+        for span in find_spans(text):
+            lo, hi = add_terms("span_terms", tokenize(span.text))
+            for c, v in zip(_LAYERS["spans"], (span.start, span.end,
+                                               kind_ids.setdefault(span.kind, len(kind_ids)),
+                                               lo, hi)):
+                cols[f"spans_{c}"].append(v)
+        for row in zip(parsed.starts, parsed.ends, ids(parsed.pos), ids(parsed.deps),
+                       parsed.heads, ids(parsed.ents), ids(parsed.lemmas)):
+            for c, v in zip(_LAYERS["ptok"], row):
+                cols[f"ptok_{c}"].append(v)
+        for pos, lemma in zip(parsed.pos, parsed.lemmas):
+            if pos in VECTOR_POS and lemma.strip():
+                content.add(term_ids[lemma])
+        for con in parsed.constituents:
+            for c, v in zip(_LAYERS["cands"], (con.start, con.end, con.labels, con.head,
+                                               con.first, con.last)):
+                cols[f"cands_{c}"].append(v)
+        for layer in _LAYERS:
+            ptrs[layer].append(len(cols[f"{layer}_start"]))
+    del parses
+    if report is not None and len(texts) % REPORT_EVERY:
+        report(len(texts) % REPORT_EVERY)
+    # One column at a time, each dropped once copied narrow: the peak holds
+    # one column twice, not the whole analysis.
+    arrays, files = {}, {}
+    if spill is not None:
+        Path(spill).mkdir(parents=True, exist_ok=True)
+    for source, dtype in ((cols, np.int32), (ptrs, np.int64), (lists, np.int32)):
+        for k in list(source):
+            _keep(arrays, files, spill, f"{k}_ptr" if source is ptrs else k,
+                  narrowest(np.frombuffer(source.pop(k), dtype=dtype)))
+    return Layers(arrays, files, list(term_ids), list(kind_ids),
+                  np.array(sorted(content), dtype=np.int64))
+
+
+def _keep(arrays: dict, files: dict, spill: Path | None, name: str, values: np.ndarray) -> None:
+    """``arrays[name] = values``; with ``spill``, written there and mapped."""
+    if spill is None:
+        arrays[name] = values
+        return
+    files[name] = Path(spill) / f"{name}.npy"
+    np.save(files[name], values)
+    arrays[name] = np.load(files[name], mmap_mode="r")
 
 
 def _embed_lemmas(embed, words: list[str], path: Path | None) -> np.ndarray:

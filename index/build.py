@@ -149,20 +149,26 @@ def _build(documents: list[Document], folder: Path, config: IndexConfig, embedde
         lexical.save(made / "lexical")
         del lexical
     analyse = analysis_from is None and analysis is None
-    texts = [sentences[i].text for i in firsts] if analyse else []
+    texts = [sentences[i].text for i in firsts] if analyse and not large else []
     del chunks, sentences
     gc.collect()
     memory.trim()
     if analyse:
-        if large:
-            _release(embedder)   # loaded again for the lemma vectors, after the parse
         # One row per distinct text. Lemmas are embedded through ``embed_words``
         # where the embedder has one (a test double counts them apart).
+        embed = getattr(embedder, "embed_words", embedder.embed_texts)
         with _writing(folder, work):
-            analysis = SentenceAnalysis.build(
-                texts, progress=progress,
-                embed=getattr(embedder, "embed_words", embedder.embed_texts),
-                drop_parser=large, spill=work / "analysis")
+            if large:
+                _release(embedder)   # loaded again for the lemma vectors, after the parse
+                # The parse in a child process (index.analysis_worker), reading
+                # the texts from the tables just written.
+                spill = work / "analysis"
+                remove_tree(spill)
+                analysis = SentenceAnalysis.build_apart(made, spill, embed=embed,
+                                                        progress=progress)
+            else:
+                analysis = SentenceAnalysis.build(texts, progress=progress, embed=embed,
+                                                  spill=work / "analysis")
         del texts
     if large:
         _release(embedder)

@@ -18,16 +18,15 @@ gets 98 kB back). ``release()`` ends the child; the next call starts another.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import subprocess
 import sys
 import weakref
-from pathlib import Path
 
 import numpy as np
 
 from index import memory
+from index.child import private_stdout, start_child, stop_child
 from index.embed import BATCH_SIZE, DEFAULT_THREADS, Embedder, batches_by_length
 
 log = logging.getLogger(__name__)
@@ -93,12 +92,12 @@ class WorkerEmbedder:
         """End the child process: all of its memory goes back to the system."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            _stop(proc)
+            stop_child(proc)
 
     def _call(self, *request):
         if self._proc is None or self._proc.poll() is not None:
             self._proc = _start(self.name, self.threads, self.batch_size)
-            weakref.finalize(self, _stop, self._proc)
+            weakref.finalize(self, stop_child, self._proc)
         proc = self._proc
         try:
             pickle.dump(request, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
@@ -106,7 +105,7 @@ class WorkerEmbedder:
             status, value = pickle.load(proc.stdout)
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
             self._proc = None
-            code = _stop(proc)
+            code = stop_child(proc)
             raise EmbedWorkerError(f"the embedding process stopped (exit code {code}): "
                                    f"{type(exc).__name__}: {exc}") from None
         if status != "ok":
@@ -115,43 +114,13 @@ class WorkerEmbedder:
 
 
 def _start(name: str, threads: int, batch_size: int) -> subprocess.Popen:
-    root = str(Path(__file__).resolve().parents[1])   # where the ``index`` package lives
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
-    # glibc serves blocks of 128 kB or more (a batch's tensors) with their own
-    # mappings, given back when freed, instead of raising that limit as it goes
-    # and keeping them in its heap: embedding 6,000 docstring lines in batches
-    # of 256 peaked at 664 MB instead of 802, in the same time.
-    env.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
     log.debug("Starting the embedding process for %s", name)
-    # A session of its own: Ctrl+C reaches this process, which stops the child
-    # (release), rather than killing the child in the middle of a reply.
-    return subprocess.Popen([sys.executable, "-m", "index.embed_worker", name, str(threads),
-                             str(batch_size)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            env=env, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> int | None:
-    """Close both pipes (the child exits at the end of its input, or when a
-    reply it is writing has no reader); kill it if it does not."""
-    for pipe in (proc.stdin, proc.stdout):
-        try:
-            pipe.close()
-        except OSError:
-            pass
-    try:
-        return proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
+    return start_child("index.embed_worker", name, str(threads), str(batch_size))
 
 
 def serve(name: str, threads: int, batch_size: int) -> None:
     """The child's loop: one reply per request, until its input ends."""
-    # The pipe to the parent gets our replies only: anything a library prints
-    # to standard output goes to standard error instead.
-    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    replies = private_stdout()   # the pipe to the parent gets our replies only
     requests = sys.stdin.buffer
     embedder = Embedder(name, threads=threads, batch_size=batch_size)
     while True:

@@ -296,3 +296,23 @@ class SentenceTable(_SpanTable):
     def same_document(self, a: int, b: int) -> bool:
         return int(self.rows[a]["doc"]) == int(self.rows[b]["doc"])
 
+
+
+def distinct_sentence_texts(folder: Path) -> list[str]:
+    """The distinct sentence texts of the tables in ``folder``, in row order
+    (``text_row``; the build's ``firsts``), read from ``text.bin`` and
+    ``sentences.npy`` alone."""
+    folder = Path(folder)
+    rows = np.load(folder / SENTENCES, mmap_mode="r", allow_pickle=False)
+    if not len(rows):
+        return []
+    text_row = np.asarray(rows["text_row"])
+    # The first sentence with each row, in row order; rows are numbered in
+    # order of first use, so these rise.
+    rows_of, firsts = np.unique(text_row, return_index=True)
+    if not np.array_equal(rows_of, np.arange(len(rows_of))) or (np.diff(firsts) < 0).any():
+        raise ValueError(f"{folder / SENTENCES}: text rows are not numbered in order of use")
+    data = np.memmap(folder / TEXT, dtype=np.uint8, mode="r")
+    starts = rows["byte_start"][firsts].tolist()
+    ends = rows["byte_end"][firsts].tolist()
+    return [bytes(data[a:b]).decode("utf-8", "surrogatepass") for a, b in zip(starts, ends)]

@@ -65,8 +65,9 @@ def test_an_error_in_the_worker_is_raised_here(worker):
     assert worker.embed_texts(TEXTS[:1]).shape == (1, worker.dim)   # it still serves
 
 
-def test_a_large_build_never_loads_the_model_in_its_own_process(tmp_path, corpus_dir, monkeypatch,
+def test_a_large_build_never_loads_the_model_or_the_parser_in_its_own_process(tmp_path, corpus_dir, monkeypatch,
                                                                  real_embedder):
+    import index.analysis
     import index.build
     from index.config import IndexConfig
     from index.ingest import load_documents
@@ -76,9 +77,21 @@ def test_a_large_build_never_loads_the_model_in_its_own_process(tmp_path, corpus
     small = build_index(docs, tmp_path / "small", config=config, embedder=real_embedder,
                         progress=False)
     monkeypatch.setattr(index.build, "LARGE_BUILD", 1)
+
+    def no_parse_here(*args, **kwargs):
+        raise AssertionError("a large build parsed in its own process")
+
+    monkeypatch.setattr(index.analysis, "parse_sentences", no_parse_here)
     fresh = Embedder(real_embedder.name, threads=real_embedder.threads)
     large = build_index(docs, tmp_path / "large", config=config, embedder=fresh, progress=False)
     assert not fresh.loaded
+    # The parse (in index.analysis_worker) stored exactly what one in this process stores.
+    names = sorted(p.name for p in (tmp_path / "small" / "analysis").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "large" / "analysis").iterdir())
+    for name in names:
+        if name != "lemma_vectors.npy":
+            assert (tmp_path / "large" / "analysis" / name).read_bytes() == \
+                (tmp_path / "small" / "analysis" / name).read_bytes(), name
     assert list(large.sentences) == list(small.sentences)
     np.testing.assert_allclose(large.sentence_vectors.astype(np.float32),
                                small.sentence_vectors.astype(np.float32), atol=1e-3)
