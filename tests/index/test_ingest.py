@@ -6,6 +6,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from index.errors import IngestError
 from index.ingest import load_documents
@@ -320,3 +322,67 @@ def test_a_file_name_that_is_not_utf8_is_refused_by_name(tmp_path):
 def test_a_path_with_a_nul_is_refused():
     with pytest.raises(IngestError, match="NUL"):
         load_documents(["a\0b.txt"])
+
+
+def _title_as_defined(text: str, fallback: str) -> str:
+    """``title_of`` as its docstring defines it, the slow way."""
+    import re
+
+    from index.ingest import MAX_TITLE_CHARS
+
+    heading = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE).search(text)
+    if heading:
+        return heading.group(1).strip()
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first if first and len(first) <= MAX_TITLE_CHARS else fallback
+
+
+_TITLE_PIECES = ["#", "##", "# ", "#Title", " # A heading #", "   ## Sub", "    # code",
+                 "\n", "\r\n", "\r", "\x0c", "\u2028", " ", "\t", "word", "a" * 120, "x#y",
+                 "Title line", "#######", "# é ✓"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_TITLE_PIECES) | st.text(max_size=8), max_size=14))
+def test_a_title_is_the_first_heading_else_a_short_first_line(pieces):
+    from index.ingest import _HEADING, first_heading, title_of
+
+    text = "".join(pieces)
+    fast, slow = first_heading(text), _HEADING.search(text)
+    assert (fast and fast.span()) == (slow and slow.span())
+    assert title_of(text, "f.txt") == _title_as_defined(text, "f.txt")
+
+
+def test_a_folder_lists_what_rglob_lists_and_resolves_each_file(tmp_path):
+    """``folder_files`` against its definition (``Path.rglob``, regular files
+    only, hidden parts skipped, links to folders not followed)."""
+    import os
+
+    from index.ingest import SUFFIXES, folder_files
+
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "linked.txt").write_text("Linked file.", encoding="utf-8")
+    (outside / "deep" / "inner.md").write_text("# Inner", encoding="utf-8")
+    root = tmp_path / "docs"
+    for rel in ("a.txt", "B.MD", "notes.markdown", "skip.pdf", "sub/c.txt", "sub/x/y/d.md",
+                ".hidden.txt", ".git/e.txt", "sub/.cache/f.txt", "sub/x/g.TXT"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("Some text.", encoding="utf-8")
+    (root / "link.txt").symlink_to(outside / "linked.txt")
+    (root / "sub" / "dirlink").symlink_to(outside, target_is_directory=True)
+    (root / "broken.txt").symlink_to(tmp_path / "nowhere.txt")
+    os.mkfifo(root / "sub" / "pipe.txt")
+
+    expected = sorted(
+        (p.relative_to(root).as_posix(), str(p.resolve())) for p in root.rglob("*")
+        if p.suffix.lower() in SUFFIXES and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    got = folder_files(root)
+    assert [(doc_id, resolved or str(path.resolve())) for doc_id, path, resolved in got] == expected
+    assert [doc_id for doc_id, _, _ in got] == ["B.MD", "a.txt", "link.txt", "notes.markdown",
+                                                "sub/c.txt", "sub/x/g.TXT", "sub/x/y/d.md"]
+    assert dict((d, r) for d, _, r in got)["link.txt"] is None   # a link: resolved when read
+    docs = load_documents([root])
+    assert next(d for d in docs if d.doc_id == "link.txt").path == str(outside / "linked.txt")
+    assert next(d for d in docs if d.doc_id == "a.txt").path == str(root.resolve() / "a.txt")
