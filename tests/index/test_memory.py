@@ -46,7 +46,7 @@ def test_a_large_build_drops_its_models_between_stages_and_builds_the_same_index
     import index.build
     from index.config import IndexConfig
     from index.ingest import load_documents
-    from index.parse import load_parser
+    from index.parse import load_parser, release_parser
     from index.store import build_index
 
     events = []
@@ -64,10 +64,11 @@ def test_a_large_build_drops_its_models_between_stages_and_builds_the_same_index
     assert "release" not in events   # below LARGE_BUILD: the models stay loaded
     monkeypatch.setattr(index.build, "LARGE_BUILD", 1)
     events.clear()
+    release_parser()
     large = build_index(docs, tmp_path / "large", config=config, embedder=Releasing(), progress=False)
     # Dropped before the parse, loaded again for the lemma vectors, dropped after.
     assert events[-3:] == ["release", "embed", "release"], events
-    assert load_parser.cache_info().currsize == 0
+    assert load_parser.cache_info().currsize == 0   # the parse ran in a child process
     assert list(large.sentences) == list(small.sentences)
     np.testing.assert_array_equal(large.sentence_vectors, small.sentence_vectors)
     assert large.analysis.terms == small.analysis.terms
