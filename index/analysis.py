@@ -30,7 +30,7 @@ import numpy as np
 from index import memory
 from index.integrity import sample_blocks as _sample
 from index.lexical import token_spans, tokenize
-from index.parse import Constituent, parse_sentences, release_parser
+from index.parse import Constituent, parse_sentences
 from index.spans import Span, find_spans
 
 # Bump when what is stored changes meaning; indexes of another version are rebuilt
@@ -189,19 +189,17 @@ class SentenceAnalysis:
     # ------------------------------------------------------------ building
 
     @classmethod
-    def build(cls, texts, *, progress: bool = False, embed=None, drop_parser: bool = False,
+    def build(cls, texts, *, progress: bool = False, embed=None,
               spill: Path | None = None) -> "SentenceAnalysis":
         """Analyse ``texts`` (the sentences, in order). ``embed``: a function
         from a list of strings to unit row vectors (``Embedder.embed_texts``)
         for the content lemmas; without it there are no lemma vectors.
-        ``drop_parser``: unload the parser (and the strings it has seen) once
-        the parse is done, before the lemmas are embedded. ``spill``: a folder
-        to write each array to as a .npy file as soon as it is made (the lemma
-        vectors ``LEMMA_SLICE`` at a time), holding it memory-mapped instead of
-        in memory, so that the lemma vectors are embedded beside none of it:
-        the bench's 50,026-chunk corpus of docstrings has 129 MB of integer
-        arrays and 127,088 content lemmas (195 MB of vectors); ``save`` copies
-        the files."""
+        ``spill``: a folder to write each array to as a .npy file as soon as it
+        is made (the lemma vectors ``LEMMA_SLICE`` at a time), holding it
+        memory-mapped instead of in memory, so that the lemma vectors are
+        embedded beside none of it: the bench's 50,026-chunk corpus of
+        docstrings has 129 MB of integer arrays and 127,088 content lemmas
+        (195 MB of vectors); ``save`` copies the files."""
         from tqdm.auto import tqdm
 
         texts = list(texts)
@@ -209,8 +207,6 @@ class SentenceAnalysis:
                   disable=not progress) as bar:
             layers = parse_layers(texts, spill=spill, report=bar.update)
         del texts
-        if drop_parser:
-            release_parser()
         return cls._with_lemma_vectors(layers, embed, spill)
 
     @classmethod

@@ -297,7 +297,6 @@ class SentenceTable(_SpanTable):
         return int(self.rows[a]["doc"]) == int(self.rows[b]["doc"])
 
 
-
 def distinct_sentence_texts(folder: Path) -> list[str]:
     """The distinct sentence texts of the tables in ``folder``, in row order
     (``text_row``; the build's ``firsts``), read from ``text.bin`` and
