@@ -216,8 +216,9 @@ class SentenceAnalysis:
         ``tables`` (``index.tables.distinct_sentence_texts``), with the parse in
         a child process (``index.analysis_worker``) that writes its arrays to
         ``spill`` and exits: the parser's libraries and the heap a parse
-        leaves behind (~900 MB at the bench's 784,562 sentences) are given back
-        before the lemmas are embedded. Only the lemma vectors are made here."""
+        leaves behind (the parse process reached 718 MB over the bench's
+        429,862 distinct sentences) are given back before the lemmas are
+        embedded. Only the lemma vectors are made here."""
         from index.analysis_worker import parse_apart
 
         layers = parse_apart(Path(tables), Path(spill), progress=progress)
@@ -230,7 +231,7 @@ class SentenceAnalysis:
         if embed is not None and len(layers.lemma_ids):
             lemma_ids = layers.lemma_ids
             path = Path(spill) / "lemma_vectors.npy" if spill is not None else None
-            vectors = _embed_lemmas(embed, [strings[t] for t in lemma_ids], path)
+            vectors = _embed_lemmas(embed, [strings[t] for t in lemma_ids.tolist()], path)
             vector_row[lemma_ids] = np.arange(len(lemma_ids), dtype=np.int32)
             if path is not None:
                 files["lemma_vectors"] = path
