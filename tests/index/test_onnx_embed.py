@@ -174,6 +174,16 @@ def test_export_folder_and_meta(export_dir):
     assert [p.name for p in export_dir.parent.iterdir()] == [export_dir.name]
 
 
+
+
+def test_the_exported_graph_uses_the_fused_bert_operators(export_dir):
+    import onnx
+
+    ops = [node.op_type for node in onnx.load(str(export_dir / MODEL_FILE)).graph.node]
+    # One fused attention per layer of MiniLM-L6, and no unfused softmax left.
+    assert ops.count("Attention") == 6
+    assert ops.count("SkipLayerNormalization") == 12
+    assert "Softmax" not in ops
 def _failing_export_graph(model, path):
     path.write_bytes(b"half a model")
     raise OSError("disk full")
