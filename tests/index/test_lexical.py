@@ -142,6 +142,20 @@ def test_search_sorted_positive_and_top_k():
                 assert score == pytest.approx(float(scores[row]))
 
 
+def test_search_is_the_sorted_brute_force_ranking_with_ties_in_row_order():
+    # Many equal scores: the same few texts repeated, in a shuffled order.
+    rng = random.Random(7)
+    pool = ["cat on a mat", "dog and cat", "a red train", "cat cat dog", "weather report",
+            "the of and", "dog", "train to the coast"]
+    texts = [rng.choice(pool) for _ in range(300)]
+    index = build(texts)
+    for query in ["cat", "dog train", "coast weather cat", "zebra"]:
+        scores = index.scores(query).tolist()
+        expected = sorted((r for r, s in enumerate(scores) if s > 0), key=lambda r: (-scores[r], r))
+        for k in (1, 5, 17, 40, 299, 1000):
+            assert index.search(query, top_k=k) == [(r, scores[r]) for r in expected[:k]]
+
+
 def test_query_without_known_terms_gives_nothing():
     index = build(["The cat sat.", "Dogs bark."])
     assert index.search("zebra", top_k=3) == []
