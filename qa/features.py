@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -73,17 +72,30 @@ _HDEP_COL = {d: _COL[f"hdep_{d}"] for d in DEPS}
 _POS_OTHER, _DEP_OTHER, _HDEP_OTHER = _POS_COL["other"], _DEP_COL["other"], _HDEP_COL["other"]
 
 
-@lru_cache(maxsize=1024)
-def _label_cols(labels: int) -> list[int]:
-    """The ``label_*`` columns of a constituent's label bits (``Constituent.labels``)."""
-    return [col for i, col in enumerate(_LABEL_COLS) if labels >> i & 1]
-
-
 # The words before a span, without a trailing "the" or punctuation; a passive
-# agent ("... by [the engineer]") at their end. Also read by qa.read.
+# agent ("... by [the engineer]") at their end. ``words_before`` matches their
+# mirror images at the start of the reversed text instead: the same answers
+# (tests/qa/test_features.py), 3.5x faster, as a pattern ending in "$" is tried
+# at every position of the text.
 TRAILING_THE = re.compile(r"(?:\bthe\s+|[\s,–—-])+$")
 AGENT = re.compile(r"\bby(?:\s+[\w'’-]+){0,3}$")
+_TRAILING_THE_REVERSED = re.compile(r"(?:\s+eht\b|[\s,–—-])+")
+_AGENT_REVERSED = re.compile(r"(?:[\w'’-]+\s+){0,3}yb\b")
 _YEAR = re.compile(r"\d{3,4}s?")
+
+
+def words_before(text: str, start: int) -> tuple[str, bool]:
+    """The (up to) 40 characters of ``text`` before ``start``, lower-cased,
+    without what ``TRAILING_THE`` matches and trailing space; and whether
+    they end in a passive agent (``AGENT``)."""
+    before = text[max(0, start - 40):start].lower()
+    backwards = before[::-1]
+    cut = _TRAILING_THE_REVERSED.match(backwards)
+    if cut:
+        before, backwards = before[:len(before) - cut.end()], backwards[cut.end():]
+    before = before.rstrip()
+    backwards = backwards[len(backwards) - len(before):]
+    return before, _AGENT_REVERSED.match(backwards) is not None
 
 
 def wh_word(text: str) -> str:
@@ -199,186 +211,304 @@ def candidate_rows(view: QuestionView, text: str, sentence_id: int, analysis: Se
     (the sentence model's features, its logit and its order among the
     sentences read). ``prev_tokens``: ``analysis.tokens`` of the sentence
     before it in the same document, or None."""
-    cands = analysis.constituents(sentence_id)
-    if not cands:
-        return [], np.zeros((0, len(SPAN_FEATURES)))
-    starts, ends, pos, deps, heads, ents, lemmas = analysis.parse(sentence_id)
-    tokens = analysis.tokens(sentence_id)       # our stemmed terms, for matching
-    n = len(starts)
+    return candidate_rows_many(view, [(text, sentence_id, sentence_row, prev_tokens)], analysis)[0]
+
+
+def candidate_rows_many(view: QuestionView, sentences: list[tuple[str, int, list[float], list | None]],
+                        analysis: SentenceAnalysis) -> list[tuple[list[Constituent], np.ndarray]]:
+    """``candidate_rows`` of several sentences at once: ``sentences`` holds
+    ``(text, sentence_id, sentence_row, prev_tokens)`` for each, and the result
+    one ``(constituents, rows)`` per sentence, in order.
+
+    The sentences' tokens are laid end to end, and most columns are computed
+    for all their constituents together, from arrays of shape (constituents,
+    tokens) such as "token j lies inside constituent i" (a constituent's
+    words never reach another sentence's: masks keep each to its own)."""
+    out: list = [None] * len(sentences)
     terms, idf = view.terms, view.idf
     total_idf = sum(idf.values()) or 1.0
-
-    # Which parser tokens hold a question term (by our terms' offsets).
-    term_at = [set() for _ in range(n)]
-    k = 0
-    for s, e, t in tokens:
-        while k < n and ends[k] <= s:
-            k += 1
-        j = k
-        while j < n and starts[j] < e:
-            term_at[j].add(t)
-            j += 1
-    matched = [bool(ts & terms) for ts in term_at]
-    matched_idx = [i for i in range(n) if matched[i]]
-    # Similarity of each token's lemma to the nearest question word (-1: no vector).
-    rows_v = analysis.token_vector_rows(sentence_id)
+    question_terms = sorted(terms)
+    q = len(question_terms)
+    vocabulary = {t: i for i, t in enumerate(question_terms)}   # the question's terms first
+    weight = np.array([idf.get(t, 0.0) for t in question_terms])
     vectors = analysis.vectors
-    token_sim = np.full(n, -1.0)
-    token_vec: list[np.ndarray | None] = [None] * n
-    soft_cover = soft_min = -1.0
-    if len(view.vectors) and len(vectors) and vectors.shape[1] == view.vectors.shape[1]:
-        have = np.flatnonzero(rows_v >= 0)
-        if len(have):
-            v = np.asarray(vectors[rows_v[have]], dtype=np.float32)
-            sims = v @ view.vectors.T                      # (tokens with vectors, words)
-            token_sim[have] = sims.max(axis=1)
-            per_word = sims.max(axis=0)     # each question word's best match in the sentence
-            soft_cover, soft_min = float(per_word.mean()), float(per_word.min())
-            for j, i in enumerate(have.tolist()):
-                token_vec[i] = v[j]
-    soft_idx = [i for i in range(n) if matched[i] or token_sim[i] >= SOFT_MATCH]
-    soft = set(soft_idx)
-    sim_list = token_sim.tolist()
-    # Each token's similarity to the question's head noun (its first word's vector).
+    use_vectors = bool(len(view.vectors) and len(vectors)
+                       and vectors.shape[1] == view.vectors.shape[1])
     hv = view.head_vector
-    head_sim = [None] * n
-    if hv is not None:
+
+    # Per sentence, in Python: its constituents, parse and terms. Token and
+    # constituent indices below are into all the sentences' tokens, end to end.
+    kept: list[int] = []                # the sentences that have constituents
+    texts: list[str] = []
+    cands: list[Constituent] = []
+    cand_sentence: list[int] = []       # per constituent: its sentence, among ``kept``
+    offsets: list[int] = []
+    sizes: list[int] = []
+    pos: list[str] = []
+    deps: list[str] = []
+    heads: list[int] = []               # -1 for a head outside the sentence
+    clause_of: list[int] = []           # clause ids, never shared by two sentences
+    holds_r: list[int] = []
+    holds_c: list[int] = []
+    sims: list[np.ndarray] = []
+    head_sims: list[np.ndarray] = []
+    bases: list[np.ndarray] = []
+    clause = 0
+    for k, (text, sentence_id, sentence_row, prev_tokens) in enumerate(sentences):
+        these = analysis.constituents(sentence_id)
+        if not these:
+            out[k] = ([], np.zeros((0, len(SPAN_FEATURES))))
+            continue
+        starts, ends, s_pos, s_deps, s_heads, _, _ = analysis.parse(sentence_id)
+        n, offset = len(starts), len(pos)
+        # Which of our terms each parser token holds (by our terms' offsets).
+        j0 = 0
+        for s, e, t in analysis.tokens(sentence_id):
+            while j0 < n and ends[j0] <= s:
+                j0 += 1
+            j = j0
+            col = vocabulary.setdefault(t, len(vocabulary))
+            while j < n and starts[j] < e:
+                holds_r.append(offset + j)
+                holds_c.append(col)
+                j += 1
+        # Clause boundaries for clause_match: punctuation tokens split clauses.
+        clause += 1
         for i in range(n):
-            if token_vec[i] is not None:
-                head_sim[i] = float(token_vec[i] @ hv)
-    # Tree distances from each matched token to every token (breadth-first search
-    # over the undirected dependency tree).
-    neighbours: list[list[int]] = [[] for _ in range(n)]
-    for i, h in enumerate(heads):
-        if h != i and 0 <= h < n:
-            neighbours[h].append(i)
-            neighbours[i].append(h)
-    dist_from = {i: _distances(i, neighbours) for i in soft_idx}
-    # Clause boundaries for clause_match: punctuation tokens split clauses.
-    clause_of, c = [], 0
-    for i in range(n):
-        if pos[i] == "PUNCT" and text[starts[i]:ends[i]] in ",;:()–—-":
-            c += 1
-        clause_of.append(c)
-    clause_idf: dict[int, set[str]] = {}
-    for i in range(n):
-        clause_idf.setdefault(clause_of[i], set()).update(term_at[i] & terms)
+            if s_pos[i] == "PUNCT" and text[starts[i]:ends[i]] in ",;:()–—-":
+                clause += 1
+            clause_of.append(clause)
+        # Similarity of each token's lemma to the nearest question word (-1: no
+        # vector), and to the question's head noun (its first word's vector).
+        token_sim = np.full(n, -1.0)
+        head_sim = np.full(n, -np.inf)
+        soft_cover = soft_min = -1.0
+        if use_vectors:
+            rows_v = analysis.token_vector_rows(sentence_id)
+            have = np.flatnonzero(rows_v >= 0)
+            if len(have):
+                v = np.asarray(vectors[rows_v[have]], dtype=np.float32)
+                word_sims = v @ view.vectors.T                 # (tokens with vectors, words)
+                token_sim[have] = word_sims.max(axis=1)
+                per_word = word_sims.max(axis=0)    # each question word's best match in the sentence
+                soft_cover, soft_min = float(per_word.mean()), float(per_word.min())
+                if hv is not None:
+                    head_sim[have] = [float(row @ hv) for row in v]
+        sims.append(token_sim)
+        head_sims.append(head_sim)
+        # The columns every constituent of the sentence shares.
+        base = np.zeros(len(SPAN_FEATURES))
+        for name, value in zip(SENTENCE_COLUMNS, sentence_row):
+            base[_COL[name]] = value
+        first_word = text[starts[0]:ends[0]].lower() if n else ""
+        prev_lexical = 0.0
+        if prev_tokens:
+            present = {t for _, _, t in prev_tokens} & terms
+            prev_lexical = sum(idf.get(t, 0.0) for t in present) / total_idf
+        base[_COL["s_prev_lexical"]] = prev_lexical
+        base[_COL["s_pronoun_open"]] = float(first_word in _PRONOUN_OPENERS)
+        base[_COL["s_tokens"]] = n
+        base[_COL["s_soft_cover"]] = soft_cover
+        base[_COL["s_soft_min"]] = soft_min
+        base[_COL["candidates_in_sentence"]] = len(these)
+        bases.append(base)
+        pos += s_pos
+        deps += s_deps
+        heads += [offset + h if 0 <= h < n else -1 for h in s_heads]
+        cand_sentence += [len(kept)] * len(these)
+        cands += these
+        kept.append(k)
+        texts.append(text)
+        offsets.append(offset)
+        sizes.append(n)
+    if not kept:
+        return out
 
-    base = np.zeros(len(SPAN_FEATURES))
-    base[_COL[f"wh_{view.wh}"]] = 1
-    base[_COL[f"kind_{view.question.kind}"]] = 1
-    for name, value in zip(SENTENCE_COLUMNS, sentence_row):
-        base[_COL[name]] = value
-    first_word = text[starts[0]:ends[0]].lower() if n else ""
-    pronoun_open = float(first_word in _PRONOUN_OPENERS)
-    prev_lexical = 0.0
-    if prev_tokens:
-        present = {t for _, _, t in prev_tokens} & terms
-        prev_lexical = sum(idf.get(t, 0.0) for t in present) / total_idf
-    base[_COL["s_prev_lexical"]] = prev_lexical
-    base[_COL["s_pronoun_open"]] = pronoun_open
-    base[_COL["s_tokens"]] = n
-    base[_COL["s_soft_cover"]] = soft_cover
-    base[_COL["s_soft_min"]] = soft_min
-    base[_COL["q_terms"]] = len(view.question.terms)
-    base[_COL["q_has_head"]] = float(view.head is not None)
-    base[_COL["candidates_in_sentence"]] = len(cands)
+    n_all = len(pos)
+    token = np.arange(n_all)
+    token_sentence = np.repeat(np.arange(len(kept)), sizes)
+    holds = np.zeros((n_all, len(vocabulary)), dtype=np.float32)
+    holds[holds_r, holds_c] = 1.0
+    matched = holds[:, :q].any(axis=1)
+    token_sim = np.concatenate(sims)
+    head_sims = np.concatenate(head_sims)
+    soft = matched | (token_sim >= SOFT_MATCH)
+    clause_of = np.array(clause_of)
+    heads_arr = np.array(heads, dtype=np.intp)
+
+    rows = np.stack(bases)[cand_sentence]
+    rows[:, _COL[f"wh_{view.wh}"]] = 1
+    rows[:, _COL[f"kind_{view.question.kind}"]] = 1
+    rows[:, _COL["q_terms"]] = len(view.question.terms)
+    rows[:, _COL["q_has_head"]] = float(view.head is not None)
+    cols = rows.T        # a view: cols[k] is column k
+
+    # What the candidate is.
+    sentence = np.array(cand_sentence)
+    offset = np.array(offsets)[sentence]
+    size = np.array(sizes)[sentence]
+    first = np.array([con.first for con in cands]) + offset
+    last = np.array([con.last for con in cands]) + offset
+    head = np.array([con.head for con in cands]) + offset
+    head_list = head.tolist()
+    labels = np.array([con.labels for con in cands])
+    bits = (labels[:, None] >> np.arange(len(_LABEL_COLS))) & 1
+    rows[:, _LABEL_COLS] = bits
+    cols[_COL["label_count"]] = bits.sum(axis=1)
+    head_of_head = heads_arr[head]
+    every = np.arange(len(cands))
+    rows[every, [_POS_COL.get(pos[h], _POS_OTHER) for h in head_list]] = 1
+    rows[every, [_DEP_COL.get(deps[h], _DEP_OTHER) for h in head_list]] = 1
+    rows[every, [_HDEP_COL.get(deps[hh], _HDEP_OTHER) if hh >= 0 else _HDEP_OTHER
+                 for hh in head_of_head.tolist()]] = 1
+    cols[_COL["n_tokens"]] = last - first
+    cols[_COL["share_of_sentence"]] = (last - first) / size
+    cols[_COL["position"]] = (first - offset) / size
+    cols[_COL["starts_det"]] = [pos[f] == "DET" for f in first.tolist()]
+    spans = [texts[k][con.start:con.end] for k, con in zip(cand_sentence, cands)]
+    cols[_COL["n_chars"]] = [len(span) for span in spans]
+    cols[_COL["has_digit"]] = [_DIGIT.search(span) is not None for span in spans]
+    cols[_COL["is_year"]] = [_YEAR.fullmatch(span) is not None for span in spans]
+    cap_share = []
+    for span in spans:
+        words = span.split()
+        cap_share.append(len([w for w in words if w[:1].isupper()]) / len(words))
+    cols[_COL["cap_share"]] = cap_share
+
+    # Which of the question's terms it repeats, and those of its clause.
+    own = token_sentence == sentence[:, None]           # (candidates, tokens): the same sentence
+    inside = (token >= first[:, None]) & (token < last[:, None])
+    inside_terms = (inside.astype(np.float32) @ holds) > 0      # (candidates, terms)
+    n_inside = inside_terms.sum(axis=1)
+    repeats = inside_terms[:, :q]
+    n_repeats = repeats.sum(axis=1)
+    cols[_COL["repeat_share"]] = np.where(n_inside > 0, n_repeats / np.maximum(n_inside, 1), 0.0)
+    cols[_COL["repeat_count"]] = (repeats @ weight) / total_idf
+    cols[_COL["all_repeat"]] = (n_inside > 0) & (n_repeats == n_inside)
+    in_clauses = (clause_of >= clause_of[first][:, None]) & (clause_of <= clause_of[last - 1][:, None])
+    clause_terms = ((in_clauses.astype(np.float32) @ holds[:, :q]) > 0) & ~repeats
+    cols[_COL["clause_match"]] = (clause_terms @ weight) / total_idf
+    head_col = vocabulary.get(view.head) if view.head else None
+    if head_col is not None:
+        cols[_COL["head_in"]] = inside_terms[:, head_col]
+        window = own & (((token >= first[:, None] - 3) & (token < first[:, None]))
+                        | ((token >= last[:, None]) & (token < last[:, None] + 3)))
+        cols[_COL["head_near"]] = (window & (holds[:, head_col] > 0)).any(axis=1)
+
+    # Where it sits: token gaps and tree distances to the question's words
+    # outside it (in its own sentence).
+    cols[_COL["inside_sim"]] = np.where(inside, token_sim, -np.inf).max(axis=1)
+    cols[_COL["head_sim_max"]] = np.where((inside & (head_sims > -np.inf)).any(axis=1),
+                                          np.where(inside, head_sims, -np.inf).max(axis=1), -1.0)
+    cols[_COL["head_sim"]] = np.where(head_sims[head] > -np.inf, head_sims[head], -1.0)
+    m = np.flatnonzero(matched)
+    s = np.flatnonzero(soft)
+    before = (m < first[:, None]) & own[:, m]
+    after = (m >= last[:, None]) & own[:, m]
+    outside = before | after
+    gap_left = _least(np.where(before, first[:, None] - m, _FAR))
+    gap_right = _least(np.where(after, m - last[:, None] + 1, _FAR))
+    cols[_COL["gap_left"]] = gap_left
+    cols[_COL["gap_right"]] = gap_right
+    cols[_COL["gap_min"]] = np.minimum(gap_left, gap_right)
+    # Tree distances from each softly matched token to each candidate's head
+    # (breadth-first search over the undirected dependency tree, one sentence
+    # at a time; 99 between sentences).
+    bounds = np.cumsum([0] + [cand_sentence.count(i) for i in range(len(kept))]).tolist()
+    soft_col = np.cumsum(soft) - 1                  # a soft token's column in to_head
+    to_head = np.full((len(cands), len(s)), 99)
+    for i, (o, n) in enumerate(zip(offsets, sizes)):
+        sources = s[(s >= o) & (s < o + n)]
+        if len(sources):
+            dist = _distances((sources - o).tolist(), [h - o if h >= 0 else -1 for h in heads[o:o + n]])
+            these = slice(bounds[i], bounds[i + 1])
+            to_head[these, soft_col[sources]] = dist[:, head[these] - o].T
+    cols[_COL["tree_dist"]] = _least(np.where(outside, to_head[:, soft_col[m]], _FAR))
+    s_before = (s < first[:, None]) & own[:, s]
+    s_after = (s >= last[:, None]) & own[:, s]
+    cols[_COL["soft_tree_dist"]] = _least(np.where(s_before | s_after, to_head, _FAR))
+    cols[_COL["soft_gap_min"]] = _least(np.where(s_before, first[:, None] - s,
+                                                 np.where(s_after, s - last[:, None] + 1, _FAR)))
+    near = np.minimum(np.abs(m - first[:, None]), np.abs(m - last[:, None] + 1))
+    cols[_COL["matched_near5"]] = (outside & (near <= 5)).sum(axis=1)
+    cols[_COL["matched_near10"]] = (outside & (near <= 10)).sum(axis=1)
+
+    # The word the candidate hangs from ("[the new president of Kazakhstan],
+    # [Tokayev]"), outside it, and that word's own head.
+    parent = head_of_head
+    has_parent = (parent >= 0) & (parent != head)
+    parent = np.where(has_parent, parent, 0)
+    has_parent &= (parent < first) | (parent >= last)
+    score = matched.astype(np.float64) + soft
+    cols[_COL["parent_match"]] = np.where(has_parent, score[parent], 0.0)
+    cols[_COL["parent_sim"]] = np.where(has_parent, token_sim[parent], -1.0)
+    appos = np.array([deps[h] == "appos" for h in head_list])
+    cols[_COL["appos_match"]] = has_parent & appos & soft[parent]
+    grand = heads_arr[parent]
+    has_grand = has_parent & (grand >= 0) & (grand != parent)
+    grand = np.where(has_grand, grand, 0)
+    has_grand &= (grand < first) | (grand >= last)
+    cols[_COL["grandparent_match"]] = np.where(has_grand, score[grand], 0.0)
+    # The verb that governs the candidate: is it one of the question's words?
+    verb_of: dict[int, int] = {}
+    for h in head_list:
+        if h not in verb_of:
+            g, steps = h, 0
+            while steps < 8 and pos[g] not in ("VERB", "AUX") and 0 <= heads[g] != g:
+                g, steps = heads[g], steps + 1
+            verb_of[h] = g
+    verb = np.array([verb_of[h] for h in head_list])
+    is_verb = np.array([pos[g] in ("VERB", "AUX") for g in verb.tolist()]) & (
+        (verb < first) | (verb >= last))
+    cols[_COL["verb_match"]] = is_verb & matched[verb]
+    cols[_COL["verb_sim"]] = np.where(is_verb, token_sim[verb], -1.0)
+
+    # The words before it: the question's own lead ("According to [...]"), a
+    # passive agent ("by [...]"). Constituents often share a start.
     lead = view.question.lead
-    low_text = text.lower()
+    before_of: dict[tuple[int, int], tuple[float, float]] = {}
+    shapes = []
+    for k, con in zip(cand_sentence, cands):
+        shape = before_of.get((k, con.start))
+        if shape is None:
+            words, agent = words_before(texts[k], con.start)
+            shape = before_of[k, con.start] = (float(bool(lead) and words.endswith(lead)),
+                                               float(agent))
+        shapes.append(shape)
+    rows[:, [_COL["lead_before"], _COL["agent_before"]]] = shapes
 
-    rows = np.tile(base, (len(cands), 1))
-    before_of: dict[int, tuple[float, float]] = {}
-    for r, con in enumerate(cands):
-        row = rows[r]
-        first, last, h = con.first, con.last, con.head
-        label_cols = _label_cols(con.labels)
-        row[label_cols] = 1
-        row[_COL["label_count"]] = len(label_cols)
-        row[_POS_COL.get(pos[h], _POS_OTHER)] = 1
-        row[_DEP_COL.get(deps[h], _DEP_OTHER)] = 1
-        hh = heads[h]
-        row[_HDEP_COL.get(deps[hh], _HDEP_OTHER) if 0 <= hh < n else _HDEP_OTHER] = 1
-        span_text = text[con.start:con.end]
-        width = last - first
-        row[_COL["n_tokens"]] = width
-        row[_COL["n_chars"]] = len(span_text)
-        row[_COL["share_of_sentence"]] = width / n
-        row[_COL["has_digit"]] = float(bool(_DIGIT.search(span_text)))
-        words = span_text.split()
-        row[_COL["cap_share"]] = sum(w[:1].isupper() for w in words) / len(words)
-        row[_COL["starts_det"]] = float(pos[first] == "DET")
-        inside_terms = set().union(*term_at[first:last]) if width else set()
-        repeats = inside_terms & terms
-        row[_COL["repeat_share"]] = len(repeats) / len(inside_terms) if inside_terms else 0.0
-        row[_COL["repeat_count"]] = sum(idf.get(t, 0.0) for t in repeats) / total_idf
-        row[_COL["all_repeat"]] = float(bool(inside_terms) and repeats == inside_terms)
-        left = [first - i for i in matched_idx if i < first]
-        right = [i - last + 1 for i in matched_idx if i >= last]
-        gl = min(left) if left else 99
-        gr = min(right) if right else 99
-        row[_COL["gap_left"]] = gl
-        row[_COL["gap_right"]] = gr
-        row[_COL["gap_min"]] = min(gl, gr)
-        outside = [i for i in matched_idx if i < first or i >= last]
-        row[_COL["tree_dist"]] = min((dist_from[i][h] for i in outside), default=99)
-        soft_out = [i for i in soft_idx if i < first or i >= last]
-        row[_COL["soft_tree_dist"]] = min((dist_from[i][h] for i in soft_out), default=99)
-        row[_COL["soft_gap_min"]] = min((first - i if i < first else i - last + 1 for i in soft_out),
-                                        default=99)
-        row[_COL["inside_sim"]] = max(sim_list[first:last])
-        # The word the candidate hangs from: "[the new president of Kazakhstan], [Tokayev]".
-        parent = heads[h] if 0 <= heads[h] < n and heads[h] != h else None
-        if parent is not None and not first <= parent < last:
-            row[_COL["parent_match"]] = float(matched[parent]) + float(parent in soft)
-            row[_COL["parent_sim"]] = float(token_sim[parent])
-            row[_COL["appos_match"]] = float(deps[h] == "appos" and parent in soft)
-            grand = heads[parent]
-            if 0 <= grand < n and grand != parent and not first <= grand < last:
-                row[_COL["grandparent_match"]] = float(matched[grand]) + float(grand in soft)
-        else:
-            row[_COL["parent_sim"]] = -1.0
-        row[_COL["head_sim"]] = head_sim[h] if head_sim[h] is not None else -1.0
-        row[_COL["head_sim_max"]] = max((v for v in head_sim[first:last] if v is not None),
-                                        default=-1.0)
-        row[_COL["matched_near5"]] = sum(1 for i in outside if min(abs(i - first), abs(i - last + 1)) <= 5)
-        row[_COL["matched_near10"]] = sum(1 for i in outside if min(abs(i - first), abs(i - last + 1)) <= 10)
-        clause_terms = set().union(*(clause_idf[c] for c in dict.fromkeys(clause_of[first:last]))) - repeats
-        row[_COL["clause_match"]] = sum(idf.get(t, 0.0) for t in clause_terms) / total_idf
-        # The verb that governs the candidate: is it one of the question's words?
-        g, steps = h, 0
-        while steps < 8 and pos[g] not in ("VERB", "AUX") and heads[g] != g:
-            g, steps = heads[g], steps + 1
-        row[_COL["verb_match"]] = float(pos[g] in ("VERB", "AUX") and not first <= g < last
-                                        and bool(term_at[g] & terms))
-        row[_COL["verb_sim"]] = float(token_sim[g]) if pos[g] in ("VERB", "AUX") \
-            and not first <= g < last else -1.0
-        if view.head:
-            row[_COL["head_in"]] = float(view.head in inside_terms)
-            window = set().union(*term_at[max(0, first - 3):first], *term_at[last:last + 3])
-            row[_COL["head_near"]] = float(view.head in window)
-        shape = before_of.get(con.start)
-        if shape is None:   # constituents often share a start: "[the [new] president]"
-            before = low_text[max(0, con.start - 40):con.start]
-            before = TRAILING_THE.sub(" ", before).rstrip()
-            shape = before_of[con.start] = (float(bool(lead) and before.endswith(lead)),
-                                            float(bool(AGENT.search(before))))
-        row[_COL["lead_before"]], row[_COL["agent_before"]] = shape
-        row[_COL["position"]] = first / n
-        row[_COL["is_year"]] = float(bool(_YEAR.fullmatch(span_text)))
-    return cands, rows
+    for i, k in enumerate(kept):
+        out[k] = (cands[bounds[i]:bounds[i + 1]], rows[bounds[i]:bounds[i + 1]])
+    return out
 
 
-def _distances(source: int, neighbours: list[list[int]]) -> list[int]:
-    """Edges from ``source`` to every node of a tree (99 where unreachable)."""
-    dist = [99] * len(neighbours)
-    dist[source] = 0
-    frontier = [source]
-    while frontier:
-        nxt = []
-        for i in frontier:
-            for j in neighbours[i]:
-                if dist[j] == 99:
-                    dist[j] = dist[i] + 1
-                    nxt.append(j)
-        frontier = nxt
+_FAR = 1 << 30      # "no such token", before it becomes the features' 99
+
+
+def _least(values: np.ndarray) -> np.ndarray:
+    """Each row's smallest value, or 99 for a row of ``_FAR`` (or no columns)."""
+    least = values.min(axis=1, initial=_FAR)
+    return np.where(least == _FAR, 99, least)
+
+
+def _distances(sources: list[int], heads: list[int]) -> np.ndarray:
+    """Edges of the dependency tree (``heads``: each token's head, itself at the
+    root) from each of ``sources`` to every token: shape ``(sources, tokens)``,
+    99 where unreachable."""
+    n = len(heads)
+    token = np.arange(n)
+    head = np.asarray(heads, dtype=np.intp).reshape(n)
+    linked = (head != token) & (head >= 0) & (head < n)
+    edges = np.zeros((n, n), dtype=np.float32)
+    edges[head[linked], token[linked]] = edges[token[linked], head[linked]] = 1.0
+    dist = np.full((len(sources), n), 99, dtype=np.int64)
+    frontier = np.zeros((len(sources), n), dtype=np.float32)
+    frontier[np.arange(len(sources)), sources] = 1.0
+    dist[frontier > 0] = 0
+    step = 0
+    while frontier.any():
+        step += 1
+        reached = ((frontier @ edges) > 0) & (dist == 99)
+        dist[reached] = step
+        frontier = reached.astype(np.float32)
     return dist

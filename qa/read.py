@@ -56,7 +56,7 @@ from index.lexical import stem, tokenize
 from index.spans import Span
 from index.store import Index
 from index.types import Hit, Sentence
-from qa.features import AGENT, SPAN_FEATURES, TRAILING_THE, QuestionView, candidate_rows
+from qa.features import SPAN_FEATURES, QuestionView, candidate_rows_many, words_before
 from qa.forest import Forest
 from qa.question import NAME_KINDS, Question
 from qa.types import Answer, Candidate
@@ -219,23 +219,22 @@ def read_spans(question: Question, cands: list[Candidate], p: np.ndarray, index:
     order = np.argsort(-p, kind="stable")
     view = QuestionView.of(question, _idf_table(question, index), word_vectors)
     analysis = index.analysis
-    spans: list[SpanCandidate] = []
-    rows = []
     context = {}
     logits = _logit(p)
-    for rank, i in enumerate(order[:read_sentences]):
-        c = cands[i]
+    picked = [cands[i] for i in order[:read_sentences]]
+    inputs = []
+    for rank, (i, c) in enumerate(zip(order, picked)):
         sid = c.sentence.sentence_id
         prev = index.previous_sentence(sid)
         prev_tokens = analysis.tokens(prev) if prev is not None else None
-        sentence_row = list(c.features) + [float(logits[i]), float(rank)]
-        cons, crow = candidate_rows(view, c.sentence.text, sid, analysis, sentence_row, prev_tokens)
+        inputs.append((c.sentence.text, sid, list(c.features) + [float(logits[i]), float(rank)],
+                       prev_tokens))
         context[sid] = _context(view, analysis.tokens(sid), prev_tokens)
-        for con, row in zip(cons, crow):
-            spans.append(SpanCandidate(c, c.sentence.start + con.start, c.sentence.start + con.end, row))
-            rows.append(row)
-    x = np.array(rows).reshape(len(rows), len(SPAN_FEATURES))
-    scores = span_model.raw(x) if span_model is not None and rows else np.zeros(len(rows))
+    read = candidate_rows_many(view, inputs, analysis)
+    spans = [SpanCandidate(c, c.sentence.start + con.start, c.sentence.start + con.end, row)
+             for c, (cons, crow) in zip(picked, read) for con, row in zip(cons, crow)]
+    x = np.concatenate([crow for _, crow in read]) if read else np.zeros((0, len(SPAN_FEATURES)))
+    scores = span_model.raw(x) if span_model is not None and spans else np.zeros(len(spans))
     return Reading(cands, p, spans, scores, context)
 
 
@@ -373,55 +372,62 @@ def _best_span(question: Question, text: str, tokens, matched, idf: dict[str, fl
         if span_terms and repeated == 1.0:
             continue  # only repeats the question: not an answer
         if span.kind == "name":
-            fit *= _name_fit(question.kind, span.text) * _structure_fit(question, span, text, tokens)
+            fit *= _name_fit(question.kind, span.text) * _structure_fit(question, span, text,
+                                                                        tokens, starts)
         elif question.head and question.kind in ("number", "money", "percent"):
             # "How many enterprises" wants a number counting enterprises: the
             # head noun (or unit) should sit next to it ("51 enterprises").
-            fit *= 1.0 if _near_head(span, tokens, stem(question.head)) else 0.5
+            fit *= 1.0 if _near_head(span, tokens, starts, stem(question.head)) else 0.5
         if span.kind == "number" and not any(ch.isdigit() for ch in span.text):
             fit *= 0.5  # "one of the longest": number words are often not counts
         if cuts is None:
             cuts = [0] + [m.end() for m in _SPAN_CLAUSE_BREAK.finditer(text)] + [len(text)]
         closeness = 0.5 * _proximity(span, starts, ends, matched) \
-            + 0.5 * _clause_match(span, cuts, tokens, idf)
+            + 0.5 * _clause_match(span, cuts, tokens, starts, idf)
         score = fit * (1.0 - 0.6 * repeated) * (0.4 + 0.6 * closeness)
         if best is None or score > best[0]:
             best = (score, span)
     return best
 
 
-def _clause_match(span: Span, cuts: list[int], tokens, idf: dict[str, float]) -> float:
+def _clause_match(span: Span, cuts: list[int], tokens, starts: list[int],
+                  idf: dict[str, float]) -> float:
     """IDF-weighted share of the question's terms found in the span's own clause
     (outside the span): "the Silk Road Fund in the amount of 50 billion" holds
     "Silk Road Fund"; the clause before it, with "100 billion", does not."""
     total = sum(idf.values())
     if not total:
         return 0.0
-    lo = max(c for c in cuts if c <= span.start)
-    hi = min(c for c in cuts if c >= span.end)
-    present = {t for s, e, t in tokens if lo <= s and e <= hi and (e <= span.start or s >= span.end)}
+    # ``cuts`` and the tokens are in order, and tokens do not overlap.
+    lo = cuts[bisect_right(cuts, span.start) - 1]
+    hi = cuts[bisect_left(cuts, span.end)]
+    present = {t for s, e, t in tokens[bisect_left(starts, lo):bisect_right(starts, hi)]
+               if e <= hi and (e <= span.start or s >= span.end)}
     return sum(idf[t] for t in present & idf.keys()) / total
 
 
-def _near_head(span: Span, tokens, head: str, window: int = 3) -> bool:
-    before = [t for s, _, t in tokens if s < span.start][-window:]
-    after = [t for s, _, t in tokens if s >= span.end][:window]
+def _near_head(span: Span, tokens, starts: list[int], head: str, window: int = 3) -> bool:
+    """Whether ``head`` is among the ``window`` terms before or after ``span``
+    (``starts``: the tokens' start offsets, in order)."""
+    at = bisect_left(starts, span.start)
+    before = [t for _, _, t in tokens[max(0, at - window):at]]
+    at = bisect_left(starts, span.end)
+    after = [t for _, _, t in tokens[at:at + window]]
     return head in before or head in after
 
 
-def _structure_fit(question: Question, span: Span, text: str, tokens) -> float:
+def _structure_fit(question: Question, span: Span, text: str, tokens, starts: list[int]) -> float:
     """1.3 when the words before the span mirror the question's shape, else 1:
     the words before its wh-word ("According to [Kazakh Invest]", "between
     [the United States and China]"), a passive agent ("who published" ->
     "Published by [the Center]"), or its head noun in apposition ("another
     close neighbor – [Moscow]")."""
-    before = text[max(0, span.start - 40):span.start].lower()
-    before = TRAILING_THE.sub(" ", before).rstrip()
+    before, agent = words_before(text, span.start)
     if question.lead and before.endswith(question.lead):
         return 1.3
-    preceding = [t for s, _, t in tokens if s < span.start]
+    at = bisect_left(starts, span.start)            # the tokens before the span
+    preceding = [t for _, _, t in tokens[max(0, at - 6):at]]
     # Passive agent: "who built ..." -> "was built in 1893 by the engineer [Tomas Reyes]".
-    agent = AGENT.search(before)
     if question.verb and agent and question.verb in preceding[-6:]:
         return 1.3
     if question.head and stem(question.head) in preceding[-2:]:
