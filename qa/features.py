@@ -16,7 +16,8 @@ others:
   and whether the sentence before it (for a sentence opening with a pronoun)
   holds the question's words.
 
-``candidate_rows`` returns one row per candidate, columns in ``SPAN_FEATURES``.
+``candidate_rows`` returns one row per candidate of a sentence, columns in
+``SPAN_FEATURES``; ``candidate_rows_many`` does several sentences in one pass.
 """
 
 from __future__ import annotations

@@ -230,10 +230,10 @@ def read_spans(question: Question, cands: list[Candidate], p: np.ndarray, index:
         inputs.append((c.sentence.text, sid, list(c.features) + [float(logits[i]), float(rank)],
                        prev_tokens))
         context[sid] = _context(view, analysis.tokens(sid), prev_tokens)
-    read = candidate_rows_many(view, inputs, analysis)
+    found = candidate_rows_many(view, inputs, analysis)
     spans = [SpanCandidate(c, c.sentence.start + con.start, c.sentence.start + con.end, row)
-             for c, (cons, crow) in zip(picked, read) for con, row in zip(cons, crow)]
-    x = np.concatenate([crow for _, crow in read]) if read else np.zeros((0, len(SPAN_FEATURES)))
+             for c, (cons, crow) in zip(picked, found) for con, row in zip(cons, crow)]
+    x = np.concatenate([crow for _, crow in found]) if found else np.zeros((0, len(SPAN_FEATURES)))
     scores = span_model.raw(x) if span_model is not None and spans else np.zeros(len(spans))
     return Reading(cands, p, spans, scores, context)
 

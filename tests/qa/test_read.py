@@ -98,6 +98,27 @@ def test_a_pronoun_sentence_borrows_the_subject_before_it(bots):
     assert np.all(rows[:, col("s_prev_lexical")] > 0.5)
 
 
+@pytest.mark.parametrize("question", ["Who rebuilt the mill?", "How much grain did the harbour handle?",
+                                      "When was the first mill built on the river?"])
+def test_sentences_read_together_get_the_rows_they_get_alone(bots, question):
+    # Each sentence's words and tree stay its own when several are read in one pass.
+    from qa.features import candidate_rows, candidate_rows_many
+    from qa.read import _idf_table
+
+    bot = bots["history"]
+    index, q = bot.index, analyze_question(question)
+    view = QuestionView.of(q, _idf_table(q, index), bot.encoder.embed_texts(question_words(q)))
+    inputs = [(s.text, s.sentence_id, [float(s.sentence_id)] * 12,
+               index.analysis.tokens(s.sentence_id - 1) if s.sentence_id else None)
+              for s in index.sentences][::-1]
+    together = candidate_rows_many(view, inputs, index.analysis)
+    assert sum(len(rows) for _, rows in together) > 20
+    for (text, sid, row, prev), (cands, rows) in zip(inputs, together):
+        alone_cands, alone_rows = candidate_rows(view, text, sid, index.analysis, row, prev)
+        assert cands == alone_cands
+        np.testing.assert_array_equal(rows, alone_rows)
+
+
 def test_question_words_put_the_head_noun_first():
     q = analyze_question("Which bank lent the money to the refinery?")
     assert q.head == "bank"
