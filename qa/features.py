@@ -243,6 +243,8 @@ def candidate_rows_many(view: QuestionView, sentences: list[tuple[str, int, list
     texts: list[str] = []
     cands: list[Constituent] = []
     cand_sentence: list[int] = []       # per constituent: its sentence, among ``kept``
+    bounds = [0]                        # sentence i's constituents: cands[bounds[i]:bounds[i + 1]]
+    tree_heads: list[list[int]] = []    # per sentence: its parse's heads, sentence-relative
     offsets: list[int] = []
     sizes: list[int] = []
     pos: list[str] = []
@@ -318,6 +320,8 @@ def candidate_rows_many(view: QuestionView, sentences: list[tuple[str, int, list
         heads += [offset + h if 0 <= h < n else -1 for h in s_heads]
         cand_sentence += [len(kept)] * len(these)
         cands += these
+        bounds.append(len(cands))
+        tree_heads.append(s_heads)
         kept.append(k)
         texts.append(text)
         offsets.append(offset)
@@ -415,13 +419,12 @@ def candidate_rows_many(view: QuestionView, sentences: list[tuple[str, int, list
     # Tree distances from each softly matched token to each candidate's head
     # (breadth-first search over the undirected dependency tree, one sentence
     # at a time; 99 between sentences).
-    bounds = np.cumsum([0] + [cand_sentence.count(i) for i in range(len(kept))]).tolist()
     soft_col = np.cumsum(soft) - 1                  # a soft token's column in to_head
     to_head = np.full((len(cands), len(s)), 99)
     for i, (o, n) in enumerate(zip(offsets, sizes)):
         sources = s[(s >= o) & (s < o + n)]
         if len(sources):
-            dist = _distances((sources - o).tolist(), [h - o if h >= 0 else -1 for h in heads[o:o + n]])
+            dist = _distances((sources - o).tolist(), tree_heads[i])
             these = slice(bounds[i], bounds[i + 1])
             to_head[these, soft_col[sources]] = dist[:, head[these] - o].T
     cols[_COL["tree_dist"]] = _least(np.where(outside, to_head[:, soft_col[m]], _FAR))
