@@ -22,6 +22,7 @@ others:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -227,7 +228,7 @@ def candidate_rows_many(view: QuestionView, sentences: list[tuple[str, int, list
     words never reach another sentence's: masks keep each to its own)."""
     out: list = [None] * len(sentences)
     terms, idf = view.terms, view.idf
-    total_idf = sum(idf.values()) or 1.0
+    total_idf = math.fsum(idf.values()) or 1.0
     question_terms = sorted(terms)
     q = len(question_terms)
     vocabulary = {t: i for i, t in enumerate(question_terms)}   # the question's terms first
@@ -307,7 +308,7 @@ def candidate_rows_many(view: QuestionView, sentences: list[tuple[str, int, list
         prev_lexical = 0.0
         if prev_tokens:
             present = {t for _, _, t in prev_tokens} & terms
-            prev_lexical = sum(idf.get(t, 0.0) for t in present) / total_idf
+            prev_lexical = math.fsum(idf.get(t, 0.0) for t in present) / total_idf
         base[_COL["s_prev_lexical"]] = prev_lexical
         base[_COL["s_pronoun_open"]] = float(first_word in _PRONOUN_OPENERS)
         base[_COL["s_tokens"]] = n

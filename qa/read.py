@@ -311,10 +311,10 @@ def _context(view: QuestionView, tokens, prev_tokens) -> tuple[float, float]:
     rarest question term found in neither, over the rarest term's IDF."""
     idf = view.idf
     present = {t for _, _, t in tokens} | ({t for _, _, t in prev_tokens} if prev_tokens else set())
-    total = sum(idf.values())
+    total = math.fsum(idf.values())
     if not total:
         return 0.0, 0.0
-    found = sum(v for t, v in idf.items() if t in present)
+    found = math.fsum(v for t, v in idf.items() if t in present)
     missing = max((v for t, v in idf.items() if t not in present), default=0.0)
     return found / total, missing / max(idf.values())
 
@@ -322,7 +322,7 @@ def _context(view: QuestionView, tokens, prev_tokens) -> tuple[float, float]:
 def _idf_table(question: Question, index: Index) -> dict[str, float]:
     n = len(index.sentences)
     return {t: math.log(1 + (n - index.sentence_df.get(t, 0) + 0.5) /
-                        (index.sentence_df.get(t, 0) + 0.5)) for t in set(question.terms)}
+                        (index.sentence_df.get(t, 0) + 0.5)) for t in dict.fromkeys(question.terms)}
 
 
 def _question_entities(text: str) -> set[str]:
@@ -340,8 +340,8 @@ def _sentence_features(question: Question, sentence: Sentence, rank: int,
     terms = [t for _, _, t in tokens]
     entity = len(entities & set(terms)) / len(entities) if entities else 0.0
     matched = [(s, e) for s, e, t in tokens if t in idf]
-    total = sum(idf.values())
-    lexical = sum(idf[t] for t in set(terms) & idf.keys()) / total if total else 0.0
+    total = math.fsum(idf.values())
+    lexical = math.fsum(idf[t] for t in set(terms) & idf.keys()) / total if total else 0.0
     bigram = len(pairs & set(zip(terms, terms[1:]))) / len(pairs) if pairs else 0.0
     span_score = 0.0
     if question.typed:
@@ -395,7 +395,7 @@ def _clause_match(span: Span, cuts: list[int], tokens, starts: list[int],
     """IDF-weighted share of the question's terms found in the span's own clause
     (outside the span): "the Silk Road Fund in the amount of 50 billion" holds
     "Silk Road Fund"; the clause before it, with "100 billion", does not."""
-    total = sum(idf.values())
+    total = math.fsum(idf.values())
     if not total:
         return 0.0
     # ``cuts`` and the tokens are in order, and tokens do not overlap.
@@ -403,7 +403,7 @@ def _clause_match(span: Span, cuts: list[int], tokens, starts: list[int],
     hi = cuts[bisect_left(cuts, span.end)]
     present = {t for s, e, t in tokens[bisect_left(starts, lo):bisect_right(starts, hi)]
                if e <= hi and (e <= span.start or s >= span.end)}
-    return sum(idf[t] for t in present & idf.keys()) / total
+    return math.fsum(idf[t] for t in present & idf.keys()) / total
 
 
 def _near_head(span: Span, tokens, starts: list[int], head: str, window: int = 3) -> bool:
