@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
                    help=f"output folder; also keeps the indexes for re-runs (default {DEFAULT_OUT})")
     p.add_argument("--docs", nargs="+", metavar="PATH",
-                   help=".txt/.md files or folders (default: the bundled article)")
+                   help="documents (.pdf .html .htm .docx .epub .txt .md) or folders of them "
+                             "(default: the bundled article)")
     p.add_argument("--questions", metavar="FILE", default=str(DEFAULT_QUESTIONS),
                    help="JSONL question file asked in the warm and scaling sections "
                         "(default: the dev set, tests/data/china-kazakhstan.dev.jsonl)")

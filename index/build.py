@@ -178,7 +178,8 @@ def _build(documents: list[Document], folder: Path, config: IndexConfig, embedde
         format_version=FORMAT_VERSION, analysis=ANALYSIS_VERSION,
         model=ModelInfo(embedder.name, int(dim), True), faiss=type(faiss_index).__name__,
         config=config.to_dict(), counts=counts,
-        documents=tuple(DocumentRecord(d.doc_id, d.title, d.path, d.sha256, d.size) for d in documents),
+        documents=tuple(DocumentRecord(d.doc_id, d.title, d.path, d.sha256, d.size, d.regions)
+                        for d in documents),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         sentence_vectors=np.dtype(SENTENCE_VECTOR_DTYPE).name,
     )
@@ -548,8 +549,10 @@ def stale_reason(manifest: Manifest, documents: list[Document], config: IndexCon
                if old_config.get(k) != v and k not in SEARCH_SETTINGS]
     if changed:
         return "settings changed: " + ", ".join(changed)
-    old = {d.doc_id: d.sha256 for d in manifest.documents}
-    new = {d.doc_id: d.sha256 for d in documents}
+    # A document's pages and sections count as its content: an index built
+    # before they were read (or by another converter) is rebuilt, reusing vectors.
+    old = {d.doc_id: (d.sha256, d.regions) for d in manifest.documents}
+    new = {d.doc_id: (d.sha256, d.regions) for d in documents}
     parts = []
     for label, ids in (("changed", [k for k in new if k in old and old[k] != new[k]]),
                        ("added", [k for k in new if k not in old]),

@@ -9,22 +9,23 @@ import stat
 from pathlib import Path
 
 from index.errors import IngestError
+from index.formats import FORMATS, SUFFIXES, ConversionError, convert
 from index.types import Document
-
-SUFFIXES = (".txt", ".md", ".markdown")
 # Longer first lines are paragraphs, not titles.
 MAX_TITLE_CHARS = 100
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
 def load_documents(paths: list[str | Path], *, max_bytes: int | None = None) -> list[Document]:
-    """Read every ``.txt``/``.md`` file named in ``paths`` (folders recursively).
+    """Read every document named in ``paths`` (folders recursively): text,
+    Markdown, PDF, HTML, DOCX and EPUB files (``index.formats.SUFFIXES``).
 
     A file's ``doc_id`` is its path relative to the folder it was found in
     (POSIX separators), or its file name when given directly. Documents come
     back sorted by ``doc_id``. Raises ``IngestError`` naming the first file
-    that cannot be used: a missing path, a binary or non-UTF-8 file, an
-    empty file, an unsupported suffix, two files with the same ``doc_id``, a
+    that cannot be used: a missing path, a binary or non-UTF-8 text file, an
+    empty file, a file that is not what its suffix says or that its converter
+    cannot read (an encrypted or scanned PDF, a zip bomb...), an unsupported suffix, two files with the same ``doc_id``, a
     path that is not valid UTF-8, something that is not a regular file (a
     FIFO, a device, a socket, also behind a symbolic link), or (when
     ``max_bytes`` is given) a file larger than ``max_bytes``.
@@ -51,7 +52,7 @@ def load_documents(paths: list[str | Path], *, max_bytes: int | None = None) -> 
             except OSError as exc:
                 raise IngestError(f"cannot read folder {str(raw)!r}: {exc.strerror or exc}") from None
             if not pairs:
-                raise IngestError(f"no .txt or .md files in folder {str(raw)!r}")
+                raise IngestError(f"no documents ({', '.join(SUFFIXES)}) in folder {str(raw)!r}")
         else:
             if path.suffix.lower() not in SUFFIXES:
                 raise IngestError(
@@ -69,8 +70,8 @@ def load_documents(paths: list[str | Path], *, max_bytes: int | None = None) -> 
 
 
 def folder_files(folder: Path) -> list[tuple[str, Path, str | None]]:
-    """``(doc_id, path, resolved path or None)`` for every ``.txt``/``.md``
-    file under ``folder`` that is a regular file (or a link to one), sorted by
+    """``(doc_id, path, resolved path or None)`` for every document (a file of
+    one of ``SUFFIXES``) under ``folder`` that is a regular file (or a link to one), sorted by
     ``doc_id`` (the path relative to ``folder``, POSIX separators). Hidden
     files and folders are skipped, and links to folders are not followed, as
     ``Path.rglob`` does. The resolved path is known without ``realpath`` for a
@@ -133,24 +134,19 @@ def read_document(path: Path, doc_id: str, *, max_bytes: int | None = None,
     except OSError as exc:
         raise IngestError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
     _check_size(path, len(data), max_bytes)  # it grew since stat
-    if b"\x00" in data:  # UTF-8 text never holds a NUL byte; binary files nearly always do
-        raise IngestError(f"{str(path)!r} is a binary file, not text")
     try:
-        # utf-8-sig strips a UTF-8 byte order mark and nothing else.
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise IngestError(
-            f"{str(path)!r} is not UTF-8 text (bad byte at offset {exc.start})"
-        ) from None
-    if not text.strip():
-        raise IngestError(f"{str(path)!r} is empty")
+        converted = convert(data, FORMATS[path.suffix.lower()])
+    except ConversionError as exc:
+        raise IngestError(f"{str(path)!r} {exc}") from None
+    text = converted.text
     return Document(
         doc_id=doc_id,
-        title=title_of(text, fallback=path.name),
+        title=converted.title or title_of(text, fallback=path.name),
         text=text,
         path=resolved,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         size=len(data),
+        regions=converted.regions,
     )
 
 

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from index.errors import IndexCorruptError, IndexNotFoundError
+from index.types import Region
 
 # Bump when the on-disk layout or the meaning of a stored field changes: an index
 # of another version is rebuilt, reusing its vectors (index.build).
@@ -67,6 +68,14 @@ class DocumentRecord:
     path: str
     sha256: str
     size: int
+    regions: tuple[Region, ...] = ()   # pages and sections (index.formats)
+
+    def to_dict(self) -> dict:
+        out = {"doc_id": self.doc_id, "title": self.title, "path": self.path,
+               "sha256": self.sha256, "size": self.size}
+        if self.regions:   # written as [kind, label, start, end]: a PDF has one per page
+            out["regions"] = [[r.kind, r.label, r.start, r.end] for r in self.regions]
+        return out
 
 
 @dataclass(frozen=True)
@@ -95,7 +104,7 @@ class Manifest:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        out["documents"] = [asdict(d) for d in self.documents]
+        out["documents"] = [d.to_dict() for d in self.documents]
         return out
 
     @classmethod
@@ -117,7 +126,7 @@ class Manifest:
             where = f"documents[{i}]."
             documents.append(DocumentRecord(
                 get(d, "doc_id", str, where), get(d, "title", str, where), get(d, "path", str, where),
-                get(d, "sha256", str, where), get(d, "size", int, where)))
+                get(d, "sha256", str, where), get(d, "size", int, where), _regions(d, where)))
         analysis = data.get("analysis")
         return cls(
             format_version=get(data, "format_version", int),
@@ -140,6 +149,17 @@ class Manifest:
         assembled: the manifest is its last file)."""
         (Path(folder) / MANIFEST).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False),
                                              encoding="utf-8")
+
+
+def _regions(record: dict, where: str) -> tuple[Region, ...]:
+    raw = record.get("regions", [])
+    ok = isinstance(raw, list) and all(
+        isinstance(r, list) and len(r) == 4 and r[0] in ("page", "section") and isinstance(r[1], str)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in r[2:])
+        and r[2] <= r[3] for r in raw)
+    if not ok:
+        raise ValueError(f"field {where}'regions' has the wrong type")
+    return tuple(Region(*r) for r in raw)
 
 
 def read_manifest_data(folder: Path) -> dict:

@@ -232,7 +232,8 @@ class DocumentTable(Mapping):
     def __getitem__(self, doc_id: str) -> Document:
         row = self.row_of[doc_id]
         r = self._t.records[row]
-        return Document(r.doc_id, r.title, self._t.document_text(row), r.path, r.sha256, r.size)
+        return Document(r.doc_id, r.title, self._t.document_text(row), r.path, r.sha256, r.size,
+                        r.regions)
 
     def __iter__(self):
         return iter(self.row_of)

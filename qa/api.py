@@ -223,7 +223,8 @@ class QA:
              encoder=None) -> "QA":
         """Open (building or refreshing when needed) the index of ``paths``.
 
-        ``paths``: a file or folder of ``.txt``/``.md``, or a list or tuple of
+        ``paths``: a document (PDF, HTML, DOCX, EPUB, Markdown or text:
+        ``index.formats.SUFFIXES``) or a folder of them, or a list or tuple of
         them (not empty); None means the bundled article. ``index_dir``: where
         the index lives; default ``$QA_INDEX_DIR``, else a per-user cache
         folder named after the paths. ``threads``: torch

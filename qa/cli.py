@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Answer a question from the documents (default: the bundled article).")
     ask.add_argument("question", help="the question, in quotes")
     ask.add_argument("--docs", nargs="+", metavar="PATH",
-                     help=".txt/.md files or folders (default: the bundled article, or with "
+                     help="documents (.pdf .html .htm .docx .epub .txt .md) or folders of them "
+                          "(default: the bundled article, or with "
                           "--index-dir alone, the documents of that index)")
     ask.add_argument("--index-dir", metavar="DIR",
                      help="where the index lives; without --docs, answer from the index already "
@@ -61,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = sub.add_parser("index", help="build or refresh the index of documents",
                            description="Build or refresh the index of the given documents.")
-    index.add_argument("paths", nargs="+", metavar="PATH", help=".txt/.md files or folders")
+    index.add_argument("paths", nargs="+", metavar="PATH",
+                       help="documents (.pdf .html .htm .docx .epub .txt .md) or folders of them")
     index.add_argument("--index-dir", metavar="DIR",
                        help="where the index lives (default: $QA_INDEX_DIR, else a per-user cache)")
     _quiet(index)

@@ -261,7 +261,8 @@ def read_answers(question: Question, cands: list[Candidate], index: Index, *,
             text=doc.text[span.start:span.end], doc_id=doc.doc_id, title=doc.title,
             start=span.start, end=span.end, sentence=sentence.text,
             sentence_start=sentence.start, sentence_end=sentence.end,
-            confidence=float(confidence[k]), kind=question.kind, hit=span.sentence.hit))
+            confidence=float(confidence[k]), kind=question.kind, hit=span.sentence.hit,
+            page=doc.page_of(span.start), section=doc.section_of(span.start)))
     # Keep the order the span ranker chose, but never show a later answer as surer.
     for k in range(1, len(answers)):
         if answers[k].confidence > answers[k - 1].confidence:

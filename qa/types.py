@@ -29,10 +29,16 @@ class Answer:
     confidence: float   # 0..1, see qa.read.confidence
     kind: str           # the answer kind the question asked for (qa.question)
     hit: Hit            # the passage it was read from
+    page: int | None = None      # the PDF page (from 1) it is on; None for other formats
+    section: str | None = None   # the heading path above it ("Warranty › Exclusions"), if any
 
     @property
     def citation(self) -> str:
-        return f"{self.title}, characters {self.start}-{self.end}"
+        return ", ".join([self.title, *self._place(), f"characters {self.start}-{self.end}"])
+
+    def _place(self) -> list[str]:
+        return ([f"page {self.page}"] if self.page is not None else []) + \
+            ([f"section {self.section}"] if self.section else [])
 
     def to_dict(self) -> dict:
         return {
@@ -40,7 +46,7 @@ class Answer:
             "title": self.title, "start": self.start, "end": self.end,
             "sentence_start": self.sentence_start, "sentence_end": self.sentence_end,
             "confidence": round(self.confidence, 4), "kind": self.kind,
-            "chunk_id": self.hit.chunk.chunk_id,
+            "chunk_id": self.hit.chunk.chunk_id, "page": self.page, "section": self.section,
         }
 
 
@@ -131,12 +137,16 @@ CLOSEST_PASSAGES = 3   # passages an abstention offers
 
 
 def citation(answer: Answer, doc_text: str) -> str:
-    """Where the answer is: title, paragraph number and character range.
+    """Where the answer is: title, then its PDF page or the paragraph number,
+    its section (the heading path) when the document has headings, and the
+    character range: "report.pdf, page 4, characters 9120-9133".
 
     The range is the half-open ``[start, end)`` of the API, written ``start-end``.
     """
-    return (f"{answer.title}, paragraph {paragraph_number(doc_text, answer.start)}, "
-            f"characters {answer.start}-{answer.end}")
+    where = f"page {answer.page}" if answer.page is not None else \
+        f"paragraph {paragraph_number(doc_text, answer.start)}"
+    section = [f"section {answer.section}"] if answer.section else []
+    return ", ".join([answer.title, where, *section, f"characters {answer.start}-{answer.end}"])
 
 
 def passage_place(hit: Hit, documents) -> str:

@@ -86,6 +86,7 @@ def test_a_built_wheel_installs_the_packages_the_data_and_the_docqa_command(tmp_
     assert installed.returncode == 0, installed.stderr[-2000:]
     assert (target / "docqa_data" / "china-kazakhstan.txt").is_file()
     assert (target / "qa" / "reader_model.json").is_file() and (target / "ui" / "worker.py").is_file()
+    assert (target / "index" / "formats" / "pdf.py").is_file()   # subpackages are listed too
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m ui",
         description="Chat with your documents in the browser; every answer is a verbatim, cited span.")
     parser.add_argument("--docs", nargs="+", metavar="PATH",
-                        help=".txt/.md files or folders (default: the bundled article)")
+                        help="documents (.pdf .html .htm .docx .epub .txt .md) or folders of them "
+                             "(default: the bundled article)")
     parser.add_argument("--index-dir", metavar="DIR",
                         help="where the index lives; without --docs, answer from the index already "
                              "there, as it is (default: $QA_INDEX_DIR, else a per-user cache)")

@@ -26,12 +26,13 @@ import gradio as gr
 
 from qa import QA, USER_ERRORS, InputError
 from index.store import disk_usage
+from qa.source import page_picture
 from qa.storage import cache_root
 from index import memory
 from ui import render
 from ui.config import (API_SESSION_TTL_S, ASK_CONCURRENCY, DEFAULT_HOST, DEFAULT_MAX_STORAGE_MB, DEFAULT_MAX_UPLOAD_MB,
                        DEFAULT_PORT, EXAMPLES, INDEX_CONCURRENCY, MAX_LOADED_UPLOADS, MAX_REQUEST_BYTES,
-                       MAX_TURNS, MAX_UPLOAD_FILES, POLL_SECONDS, QUEUE_SIZE, UPLOAD_SUFFIXES,
+                       MAX_TURNS, MAX_UPLOAD_FILES, PAGE_SCALE, POLL_SECONDS, QUEUE_SIZE, UPLOAD_SUFFIXES,
                        UPLOAD_WATCHERS)
 from ui.jobs import CANCELLED, FAILED, FINISHED, Indexer, Job
 from ui.limits import RequestLimits
@@ -249,8 +250,8 @@ def check_uploads(files: list[str | Path] | None, max_file_bytes: int) -> list[t
     before ``QA.load`` reads them: at least one file, a readable suffix, distinct
     names, and no file over ``max_file_bytes``. Raises ``ValueError`` saying which file."""
     if not files:
-        raise InputError(f"no file was received. Choose .txt or .md files of up to "
-                         f"{format_size(max_file_bytes)} each; the upload box refuses bigger ones")
+        raise InputError(f"no file was received. Choose documents ({', '.join(UPLOAD_SUFFIXES)}) of up "
+                         f"to {format_size(max_file_bytes)} each; the upload box refuses bigger ones")
     if len(files) > MAX_UPLOAD_FILES:
         raise InputError(f"{len(files)} files were chosen; upload at most {MAX_UPLOAD_FILES} at once")
     checked: list[tuple[str, Path]] = []
@@ -259,8 +260,8 @@ def check_uploads(files: list[str | Path] | None, max_file_bytes: int) -> list[t
         path = Path(raw)
         name = path.name
         if path.suffix.lower() not in UPLOAD_SUFFIXES:
-            raise InputError(f"{name!r} is not a .txt or .md file ({path.suffix or 'no suffix'}); "
-                             f"upload {', '.join(UPLOAD_SUFFIXES)} files")
+            raise InputError(f"{name!r} is not a kind of document docqa reads "
+                             f"({path.suffix or 'no suffix'}); upload {', '.join(UPLOAD_SUFFIXES)} files")
         if name in seen:
             raise InputError(f"two uploaded files are named {name!r}; rename one")
         size = path.stat().st_size
@@ -326,7 +327,10 @@ class Handlers:
         docs = qa.index.documents
         history.append({"role": "assistant", "content": render.render_reply(reply, docs)})
         turns = (turns + [reply])[-MAX_TURNS:]
-        return (history, render.render_passages(reply, docs), render.render_document(reply, docs),
+        page = None
+        if reply.answer is not None and reply.answer.page is not None:
+            page = page_picture(reply.answer, docs[reply.answer.doc_id], scale=PAGE_SCALE)
+        return (history, render.render_passages(reply, docs), render.render_document(reply, docs, page),
                 "", turns)
 
     def clear(self):
@@ -615,12 +619,16 @@ def launch(app: gr.Blocks, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
 # document box, and the passage the answer came from into view, after each update.
 SCROLL_DOCUMENT_JS = """
 const go = () => {
+  const page = element.querySelector('.docqa-page');
+  const spot = element.querySelector('.docqa-page-mark');
+  if (page) page.scrollTop = spot ? Math.max(0, spot.offsetTop - page.clientHeight / 3) : 0;
   const box = element.querySelector('.docqa-doc');
   const mark = element.querySelector('#docqa-cited');
   if (!box) return;
   box.scrollTop = mark ? Math.max(0, mark.offsetTop - box.clientHeight / 3) : 0;
 };
 go();
+element.addEventListener('toggle', () => requestAnimationFrame(go), true);  // the PDF's text view opened
 watch('value', () => requestAnimationFrame(go));
 """
 
@@ -677,6 +685,14 @@ mark.docqa-closest-passage { background: #dbeafe; color: #111; }
 .docqa-doc { max-height: 330px; overflow-y: auto; position: relative; white-space: pre-wrap;
   line-height: 1.5; font-size: 0.9rem; border: 1px solid var(--border-color-primary);
   border-radius: 8px; padding: 0.5rem 0.7rem; }
+.docqa-section { font-size: 0.8rem; font-weight: 600; margin: 0 0 0.3rem; opacity: 0.8; }
+.docqa-page { position: relative; max-height: 520px; overflow-y: auto; border: 1px solid
+  var(--border-color-primary); border-radius: 8px; }
+.docqa-page-sheet { position: relative; }
+.docqa-page img { display: block; width: 100%; height: auto; }
+.docqa-page-mark { position: absolute; background: rgba(255, 200, 0, 0.38);
+  outline: 2px solid rgba(230, 150, 0, 0.9); border-radius: 2px; pointer-events: none; }
+.docqa-text-view summary { cursor: pointer; font-size: 0.85rem; margin: 0.4rem 0; }
 .docqa-upload-ok { color: var(--body-text-color); }
 .docqa-upload-bad { color: var(--error-text-color, #b91c1c); font-weight: 600; }
 .docqa-upload-progress { color: var(--body-text-color-subdued); font-variant-numeric: tabular-nums; }

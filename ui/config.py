@@ -6,7 +6,8 @@ DEFAULT_MAX_UPLOAD_MB = 10    # per uploaded file
 DEFAULT_MAX_STORAGE_MB = 500  # uploads and their indexes on disk; least recently used sets go first
 MAX_UPLOAD_FILES = 20         # files in one upload
 MAX_REQUEST_BYTES = 1_000_000  # body of any request but a file upload (a question is <= 1,000 characters)
-UPLOAD_SUFFIXES = (".txt", ".md", ".markdown")   # what QA.load reads
+UPLOAD_SUFFIXES = (".pdf", ".html", ".htm", ".docx", ".epub", ".txt", ".md", ".markdown")  # what QA.load reads
+PAGE_SCALE = 1.5              # pixels per PDF point of a cited page's picture (108 dpi)
 ASK_CONCURRENCY = 2           # questions answered at once (2 cores; torch uses 1 thread each)
 INDEX_CONCURRENCY = 1         # uploads indexed at once, each in its own worker process
 UPLOAD_WATCHERS = 16          # sessions following their upload's progress at once (cheap: they poll)

@@ -15,6 +15,7 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 
+from qa.source import PagePicture
 from qa.types import (ABSTENTION, Reply, citation, closest_passages, confidence_label, passage_place,
                       snippet)
 
@@ -190,19 +191,38 @@ def render_passages(reply: Reply, documents: Mapping) -> str:
     return EVIDENCE_HEAD.format(what=what) + f'<div class="docqa-evidence">{"".join(cards)}</div>'
 
 
-def render_document(reply: Reply, documents: Mapping) -> str:
+def render_document(reply: Reply, documents: Mapping, page: PagePicture | None = None) -> str:
     """The document viewer: the whole cited document, the cited span highlighted.
 
     The answer's span carries ``id="docqa-cited"`` (inside its highlighted
-    sentence). On an abstention it shows the document of the closest passage
-    with that passage lightly marked, and says so.
+    sentence). Above the text, the heading path of the section it is in. For
+    an answer from a PDF, ``page`` (``qa.source.page_picture``) shows the page
+    as it looks, the answer highlighted on it, with the text view one click
+    away. On an abstention it shows the document of the closest passage with
+    that passage lightly marked, and says so.
     """
     a = reply.answer
     if a is not None:
         doc = documents[a.doc_id]
-        head = f"{escape(doc.title)} · characters {a.start}-{a.end} cited"
+        where = f" · page {a.page}" if a.page is not None else ""
+        head = f"{escape(doc.title)}{where} · characters {a.start}-{a.end} cited"
         spans = [(a.sentence_start, a.sentence_end, "docqa-sentence"), (a.start, a.end, "docqa-answer")]
         body = mark_spans(doc.text, spans, ids={"docqa-answer": CITED_ID})
+        section = (f'<div class="docqa-section" title="The section the answer is in">'
+                   f'{escape(a.section)}</div>') if a.section else ""
+        text_view = section + f'<div class="docqa-doc" data-doc-id="{escape(doc.doc_id)}">{body}</div>'
+        if page is not None:
+            marks = "".join(
+                f'<div class="docqa-page-mark" style="left:{100 * x0:.3f}%;top:{100 * y0:.3f}%;'
+                f'width:{100 * (x1 - x0):.3f}%;height:{100 * (y1 - y0):.3f}%"></div>'
+                for x0, y0, x1, y1 in page.boxes)
+            # The marks are placed on the picture's own box (not the scrolled frame around it).
+            picture = (f'<div class="docqa-page" data-page="{page.page}"><div class="docqa-page-sheet">'
+                       f'<img src="{page.data_url()}" alt="Page {page.page} of {escape(doc.title)}, '
+                       f'the answer highlighted">{marks}</div></div>')
+            return (DOCUMENT_HEAD.format(what=head) + picture
+                    + f'<details class="docqa-text-view"><summary>Text view</summary>{text_view}</details>')
+        return DOCUMENT_HEAD.format(what=head) + text_view
     elif reply.passages:
         c = reply.passages[0].chunk
         doc = documents[c.doc_id]

@@ -112,7 +112,7 @@ def test_hidden_parent_of_the_given_folder_does_not_hide_everything(tmp_path):
 
 def test_other_suffixes_in_a_folder_are_ignored(corpus_dir):
     (corpus_dir / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
-    (corpus_dir / "paper.pdf").write_bytes(b"%PDF-1.4")
+    (corpus_dir / "sheet.odt").write_bytes(b"PK\x03\x04")
     assert len(load_documents([corpus_dir])) == 3
 
 
@@ -155,7 +155,7 @@ def test_empty_or_whitespace_only_file(tmp_path, content):
     assert_ingest_error([path], path)
 
 
-@pytest.mark.parametrize("name", ["paper.pdf", "README"])
+@pytest.mark.parametrize("name", ["paper.odt", "README"])
 def test_unsupported_suffix(tmp_path, name):
     path = tmp_path / name
     path.write_text("some text", encoding="utf-8")
@@ -163,9 +163,9 @@ def test_unsupported_suffix(tmp_path, name):
 
 
 def test_folder_without_text_files(tmp_path):
-    folder = tmp_path / "pdfs"
+    folder = tmp_path / "sheets"
     folder.mkdir()
-    (folder / "a.pdf").write_bytes(b"%PDF-1.4")
+    (folder / "a.odt").write_bytes(b"PK\x03\x04")
     (folder / ".hidden.txt").write_text("hidden files do not count", encoding="utf-8")
     assert_ingest_error([folder], folder)
 
@@ -365,7 +365,7 @@ def test_a_folder_lists_what_rglob_lists_and_resolves_each_file(tmp_path):
     (outside / "linked.txt").write_text("Linked file.", encoding="utf-8")
     (outside / "deep" / "inner.md").write_text("# Inner", encoding="utf-8")
     root = tmp_path / "docs"
-    for rel in ("a.txt", "B.MD", "notes.markdown", "skip.pdf", "sub/c.txt", "sub/x/y/d.md",
+    for rel in ("a.txt", "B.MD", "notes.markdown", "skip.odt", "sub/c.txt", "sub/x/y/d.md",
                 ".hidden.txt", ".git/e.txt", "sub/.cache/f.txt", "sub/x/g.TXT"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("Some text.", encoding="utf-8")

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
+import make_docs
 import pytest
 
 from uitest import AIIB_ANSWER, AIIB_QUESTION, GARDEN_DOC, OFF_TOPIC
@@ -97,12 +98,23 @@ def test_a_failed_upload_keeps_the_documents_in_use(handlers, tmp_path):
     (tmp_path / "big.md").write_text("word " * 4000, encoding="utf-8")   # 20 kB > 0.01 MB
     (tmp_path / "paper.pdf").write_bytes(b"%PDF-1.4")
     (tmp_path / "nul.txt").write_bytes(b"text\x00binary")
+    # Issue 13: files of the new formats that cannot be read.
+    (tmp_path / "locked.pdf").write_bytes(make_docs.pdf(["secret"], password="pw"))
+    (tmp_path / "scan.pdf").write_bytes(make_docs.pdf([("image",)]))
+    (tmp_path / "fake.docx").write_bytes(make_docs.pdf([("image",)]))
+    (tmp_path / "blank.html").write_text("<html><script>x()</script><body> </body></html>")
+    (tmp_path / "sheet.odt").write_bytes(b"PK\x03\x04")
     cases = {
         "bad.txt": "'bad.txt' is not UTF-8 text (bad byte at offset 3)",
         "empty.md": "'empty.md' is empty",
         "big.md": "'big.md' is 20.0 kB; the limit is 10.0 kB per file",
-        "paper.pdf": "'paper.pdf' is not a .txt or .md file (.pdf)",
+        "paper.pdf": "'paper.pdf' is a corrupt or truncated PDF",
         "nul.txt": "'nul.txt' is a binary file, not text",
+        "locked.pdf": "'locked.pdf' is an encrypted PDF; docqa cannot read it without its password",
+        "scan.pdf": "'scan.pdf' has no text layer (a scanned PDF?); docqa does not do OCR",
+        "fake.docx": "'fake.docx' is a PDF, not a Word (.docx) file as its name says",
+        "blank.html": "'blank.html' has no visible text",
+        "sheet.odt": "'sheet.odt' is not a kind of document docqa reads (.odt); upload .pdf, .html",
     }
     for name, expected in cases.items():
         key, status, history, message, *rest = last(handlers.use_uploads(
@@ -114,8 +126,8 @@ def test_a_failed_upload_keeps_the_documents_in_use(handlers, tmp_path):
         assert str(tmp_path) not in message   # the file is named as the user knows it
     nothing = last(handlers.use_uploads(None, DEFAULT_KEY, []))
     assert nothing[0] == gr.skip()
-    assert ("no file was received. Choose .txt or .md files of up to 10.0 kB each; the upload box "
-            "refuses bigger ones") in nothing[3]
+    assert ("no file was received. Choose documents (.pdf, .html, .htm, .docx, .epub, .txt, .md, "
+            ".markdown) of up to 10.0 kB each; the upload box refuses bigger ones") in nothing[3]
     history, *_ = handlers.respond(AIIB_QUESTION, [], DEFAULT_KEY)
     assert AIIB_ANSWER in history[-1]["content"]
 

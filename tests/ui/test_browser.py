@@ -154,6 +154,67 @@ def test_upload_a_markdown_file_then_ask_about_it(open_page, bundled_url, tmp_pa
     assert app.outside == []
 
 
+def test_upload_a_pdf_and_see_the_cited_page_highlighted(open_page, bundled_url, tmp_path):
+    """Issue 13: the document panel shows the cited PDF page as it looks, the
+    answer highlighted on it, and the text one click away."""
+    import os
+    from pathlib import Path
+
+    import make_docs
+
+    report = tmp_path / "yard-report.pdf"
+    report.write_bytes(make_docs.pdf([
+        "Harbour Yard Report\nThe harbour yard opened in 1850 and employs forty workers today.",
+        ("table", ["Item", "Weight"], [["Anvil", "12,400 tonnes"], ["Crane", "95 tonnes"]],
+         "The yard's anvil weighs 12,400 tonnes and is the heaviest object in the port.")]))
+    app = open_page(bundled_url)
+    page = app.page
+    page.get_by_text("Your documents").click()
+    use_files(page, report)
+    page.locator("#docqa-upload-msg .docqa-upload-ok").wait_for(timeout=120_000)
+    reply = app.ask("How much does the anvil weigh?")
+    assert reply.locator("strong").first.inner_text() == "12,400 tonnes"
+    assert ", page 2, characters " in reply.inner_text()
+
+    document = page.locator("#docqa-document")
+    assert "page 2" in document.locator(".docqa-panel-head").inner_text()
+    picture = document.locator(".docqa-page img")
+    picture.wait_for()
+    page.wait_for_function("""() => {
+        const img = document.querySelector('#docqa-document .docqa-page img');
+        return img && img.complete && img.naturalWidth > 0;
+    }""", timeout=10_000)
+    assert document.locator(".docqa-page").get_attribute("data-page") == "2"
+    marks = document.locator(".docqa-page-mark")
+    assert marks.count() == 1      # "12,400 tonnes" is on one line: one box
+    image_box, mark_box = picture.bounding_box(), marks.first.bounding_box()
+    assert image_box["width"] > 200 and mark_box["width"] > 10 and mark_box["height"] > 3
+    # The highlight lies where PDFium puts the answer's characters on the page
+    # (the sentence's "12,400 tonnes", not the table's).
+    from index.formats.pdf import char_boxes
+    from index.ingest import load_documents
+
+    (doc,) = load_documents([report])
+    first = doc.text.rindex("12,400 tonnes") - doc.regions[1].start
+    width, height, boxes = char_boxes(str(report), 2, first, first + len("12,400 tonnes"))
+    expected = (min(b[0] for b in boxes) / width, 1 - max(b[3] for b in boxes) / height,
+                max(b[2] for b in boxes) / width, 1 - min(b[1] for b in boxes) / height)
+    shown = ((mark_box["x"] - image_box["x"]) / image_box["width"],
+             (mark_box["y"] - image_box["y"]) / image_box["height"],
+             (mark_box["x"] + mark_box["width"] - image_box["x"]) / image_box["width"],
+             (mark_box["y"] + mark_box["height"] - image_box["y"]) / image_box["height"])
+    assert all(abs(a - b) < 0.005 for a, b in zip(shown, expected)), (shown, expected)
+    # The text view is one click away, with the answer marked in it.
+    assert document.locator(".docqa-doc").is_hidden()
+    document.get_by_text("Text view").click()
+    assert document.locator("#docqa-cited").inner_text() == "12,400 tonnes"
+    shots = Path(os.environ.get("DOCQA_SCREENSHOTS", tmp_path))
+    document.locator(".docqa-text-view summary").click()   # closed again, for the picture
+    page.screenshot(path=str(shots / "screenshot-pdf.png"), full_page=True)
+    assert (shots / "screenshot-pdf.png").stat().st_size > 10_000
+    assert app.outside == [] and app.dialogs == []
+
+
 def test_an_upload_shows_its_progress_and_can_be_cancelled_in_the_page(open_page, ui_bot, tmp_path):
     """Issue 11: indexing showed no real progress and could not be stopped."""
     import sys
