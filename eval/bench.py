@@ -5,7 +5,7 @@ much memory it takes. A script that prints figures, not a test: nothing is asser
                          [--sizes 1x,10x,100x,50000 | --quick] [--rounds N] [--cold-runs N]
                          [--build-runs N] [--recall-sentences N] [--ui-timeout S]
                          [--skip-cold] [--skip-warm] [--skip-build] [--skip-ui]
-                         [--skip-scaling] [-q]
+                         [--skip-scaling] [--skip-formats] [--pdf-pages N] [-q]
 
 It prints a summary table to stdout as each section finishes and one progress
 line per stage to stderr, and writes into ``DIR`` (default ``bench-out``):
@@ -72,6 +72,12 @@ Sections (each a key of bench.json; null when skipped):
    an approximate index, the mean share of the exact top 10 that
    ``index.search`` returns, over the questions and ``--recall-sentences``
    sentences of the corpus as queries (null for an exact index).
+6. ``formats``: a ``--pdf-pages``-page PDF of running text (the installed
+   modules' docstrings, as in section 5, none repeated; made with fpdf2): ``convert_s`` and
+   ``convert_pages_per_s``, its conversion to text with pypdfium2
+   (``--build-runs`` times), and ``index_s``/``index_pages_per_s``, one
+   ``QA.load`` of it into a fresh index (conversion, chunks, vectors, parse;
+   models already loaded).
 
 Every distribution is ``{"p50", "p95", "min", "max", "n"}`` (p50 is the
 median; seconds in ``*_s`` keys, milliseconds in ``*_ms``, MiB in ``*_mb``).
@@ -187,13 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fresh builds of --docs, and raw encodes of its texts (default 3)")
     p.add_argument("--recall-sentences", type=_count, default=200, metavar="N",
                    help="corpus sentences used as extra queries for recall@10 (default 200)")
+    p.add_argument("--pdf-pages", type=positive_int, default=100, metavar="N",
+                   help="pages of the PDF section 6 converts and indexes (default 100)")
     p.add_argument("--ui-timeout", type=_seconds, default=120.0, metavar="S",
                    help="how long the UI server may take to start (default 120)")
     for name, what in (("cold", "the cold-start processes (section 1)"),
                        ("warm", "the warm latency (section 2)"),
                        ("build", "the fresh builds and raw encode (section 3)"),
                        ("ui", "the UI server's memory (section 4)"),
-                       ("scaling", "the scaling series and its plot (section 5)")):
+                       ("scaling", "the scaling series and its plot (section 5)"),
+                       ("formats", "the PDF conversion and indexing (section 6)")):
         p.add_argument(f"--skip-{name}", action="store_true", help=f"skip {what}")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no embedding progress bars or docqa log lines (stage lines still show)")
@@ -254,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
 
         section("scaling", args.skip_scaling, lambda: bench_scaling(
             bot, cli, questions, sizes, out, previous, args, save=save_scaling))
+        section("formats", args.skip_formats,
+                lambda: bench_formats(bot, args.pdf_pages, args.build_runs))
         results["machine"].update(thread_facts(bot))  # torch may have loaded since
         results["complete"] = True
         write_json_atomic(out / "bench.json", results)
@@ -559,6 +570,69 @@ def bench_build(bot, docs: list[str] | None, runs: int) -> dict:
         f"  build: {_fmt(out['build_chunks_per_s'], 'chunks/s')}, {_fmt(out['build_texts_per_s'], 'texts/s')}, "
         f"{_fmt(out['build_text_mb_per_s'], 'MB/s')}; raw encode: {_fmt(out['raw_encode_texts_per_s'], 'texts/s')}",
         f"  build throughput / raw encode throughput: {_fmt(out['build_over_raw_throughput'], '')}",
+    ]))
+    return out
+
+
+def sample_pdf(pages: int) -> bytes:
+    """A PDF of ``pages`` A4 pages of running text, about 2,500 characters a
+    page, none repeated (a repeated text would be embedded once): the
+    docstrings of the installed modules (``eval.corpus``), made with fpdf2."""
+    import matplotlib
+    from fpdf import FPDF
+
+    from eval.corpus import module_texts
+
+    paragraphs = (p.strip() for _, text in module_texts() for p in text.split("\n\n") if p.strip())
+    doc = FPDF(format="A4")
+    doc.set_auto_page_break(False)
+    doc.add_font("dejavu", fname=str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"))
+    doc.set_font("dejavu", size=9)
+    for _ in range(pages):
+        doc.add_page()
+        text = ""
+        for paragraph in paragraphs:
+            text += " ".join(paragraph.split())[:1200] + "\n\n"
+            if len(text) >= 2500:
+                break
+        doc.multi_cell(0, 4.5, text[:2700].strip())
+    return bytes(doc.output())
+
+
+def bench_formats(bot, pages: int, runs: int) -> dict:
+    """Section 6: converting a ``pages``-page PDF to text (``runs`` times), and
+    indexing it end to end (conversion, chunks, vectors, parse; models loaded)."""
+    from index.formats.pdf import convert_pdf
+    from qa import QA
+
+    stage(f"formats: making a {pages}-page PDF")
+    data = sample_pdf(pages)
+    convert_s = []
+    for i in range(runs):
+        stage(f"formats: converting it {i + 1}/{runs}")
+        t0 = time.perf_counter()
+        converted = convert_pdf(data)
+        convert_s.append(time.perf_counter() - t0)
+    with tempfile.TemporaryDirectory(prefix="docqa-bench-pdf-") as tmp:
+        path = Path(tmp) / f"sample-{pages}-pages.pdf"
+        path.write_bytes(data)
+        stage(f"formats: indexing it end to end")
+        t0 = time.perf_counter()
+        built = QA.load([path], index_dir=Path(tmp) / "index", progress=False, **shared_models(bot))
+        index_s = time.perf_counter() - t0
+        chunks, sentences = len(built.index.chunks), len(built.index.sentences)
+        del built
+    gc.collect()
+    c = stats(convert_s)
+    out = {"pages": pages, "pdf_bytes": len(data), "chars": len(converted.text), "runs": runs,
+           "convert_s": c, "convert_pages_per_s": _per(pages, c), "index_s": round(index_s, 4),
+           "index_pages_per_s": round(pages / index_s, 3), "chunks": chunks, "sentences": sentences}
+    report("\n".join([
+        f"formats: a {pages}-page PDF ({len(data) / 1e6:.2f} MB, {len(converted.text):,} characters)",
+        _header("median", "min", "max"),
+        _row("convert to text (pypdfium2)", c, "s"),
+        f"  conversion: {_fmt(out['convert_pages_per_s'], 'pages/s')}; indexing end to end: "
+        f"{index_s:.1f} s, {out['index_pages_per_s']:.2f} pages/s ({chunks} chunks, {sentences} sentences)",
     ]))
     return out
 

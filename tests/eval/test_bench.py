@@ -78,7 +78,7 @@ def bench_run(tmp_path_factory, three_questions) -> Run:
     try:
         with redirect_stdout(stdout), redirect_stderr(stderr):
             code = bench.main(["--sizes", "1x,2x", "--rounds", "1", "--cold-runs", "1",
-                               "--build-runs", "1", "--recall-sentences", "5",
+                               "--build-runs", "1", "--recall-sentences", "5", "--pdf-pages", "3",
                                "--questions", str(three_questions), "--skip-ui", "-q",
                                "--out", str(root / "out")])
     finally:
@@ -123,6 +123,12 @@ def test_a_tiny_run_writes_every_section(bench_run):
                 "build_over_raw_throughput"):
         assert build[key] > 0
 
+    formats = data["formats"]
+    assert formats["pages"] == 3 and formats["pdf_bytes"] > 0 and formats["chars"] > 5000
+    assert_stats(formats["convert_s"])
+    assert formats["convert_pages_per_s"] > 0 and formats["index_pages_per_s"] > 0
+    assert formats["chunks"] > 0 and formats["sentences"] > 0
+
     assert data["memory"]["cli_peak_rss_mb"] == cold["peak_rss_mb"]
     assert data["memory"]["ui"] is None   # --skip-ui
 
@@ -146,7 +152,7 @@ def test_a_tiny_run_writes_every_section(bench_run):
     assert (out / "scaling.png").read_bytes()[:8] == PNG_MAGIC
     assert not list(out.glob(".*tmp*")), "temporary files left behind"
 
-    for title in ("cold start", "warm latency", "index build", "memory", "scaling"):
+    for title in ("cold start", "warm latency", "index build", "memory", "scaling", "formats: a 3-page PDF"):
         assert title in stdout
     assert "bench: cold start: run 1/1" in stderr
 
@@ -158,11 +164,12 @@ def test_the_ui_memory_path_and_index_reuse(bench_run, three_questions, monkeypa
     assert bench_run.code == 0
     out = bench_run.out
     monkeypatch.setenv("XDG_CACHE_HOME", str(bench_run.cache))
-    assert bench.main(["--skip-cold", "--skip-warm", "--skip-build", "--skip-scaling", "-q",
-                       "--questions", str(three_questions), "--out", str(out)]) == 0
+    assert bench.main(["--skip-cold", "--skip-warm", "--skip-build", "--skip-scaling", "--skip-formats",
+                       "-q", "--questions", str(three_questions), "--out", str(out)]) == 0
     data = json.loads((out / "bench.json").read_text(encoding="utf-8"))
     assert data["complete"] is True
     assert data["cold_start"] is data["warm"] is data["build"] is data["scaling"] is None
+    assert data["formats"] is None
     ui = data["memory"]["ui"]
     for key in ("peak_rss_mb", "rss_mb", "ready_s", "ask_ms"):
         assert isinstance(ui[key], (int, float)) and math.isfinite(ui[key]) and ui[key] > 0, key
