@@ -119,3 +119,33 @@ def zip_bomb(member: str, size: int, *, extra: dict[str, str] | None = None) -> 
             for _ in range(size >> 20):
                 f.write(block)
     return out.getvalue()
+
+
+BAD_FILES = ("locked.pdf", "scan.pdf", "cut.pdf", "notes.pdf", "fake.docx", "fake.epub", "image.html",
+             "empty.html", "cut.docx", "bomb.docx", "bomb.epub")
+BOMB_LIMIT = 8 * 1000 * 1000   # the tests set index.formats.MAX_UNPACKED_BYTES to this
+
+
+def bad_files() -> dict[str, tuple[bytes, str]]:
+    """File name -> (bytes, what the one-line error says of it), for every kind
+    of file docqa refuses (issue 13). The bombs assume ``BOMB_LIMIT``."""
+    good = pdf(["Some text on a page."])
+    return {
+        "locked.pdf": (pdf(["secret"], password="pw"),
+                       "is an encrypted PDF; docqa cannot read it without its password"),
+        "scan.pdf": (pdf([("image",)]), "has no text layer (a scanned PDF?); docqa does not do OCR"),
+        "cut.pdf": (good[:len(good) // 2], "is a corrupt or truncated PDF"),
+        "notes.pdf": (b"These are plain notes, not a PDF.", "is not a PDF"),
+        "fake.docx": (good, "is a PDF, not a Word (.docx) file as its name says"),
+        "fake.epub": (docx([("p", "x")]), "is not a valid EPUB file (it has no META-INF/container.xml)"),
+        "image.html": (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "is a PNG image, not HTML as its name says"),
+        "empty.html": (b"<html><head><title>T</title><script>x()</script></head><body> </body></html>",
+                       "has no visible text"),
+        "cut.docx": (docx([("p", "Some text.")])[:300], "is a corrupt or truncated Word (.docx) file"),
+        # The limit is BOMB_LIMIT here, 256 MiB in use.
+        "bomb.docx": (zip_bomb("word/document.xml", 12 << 20),
+                      "unpacks to 13 MB, over the limit of 8 MB: a zip bomb, or too large to read"),
+        "bomb.epub": (zip_bomb("OEBPS/ch1.xhtml", 12 << 20,
+                             extra={"META-INF/container.xml": "<container/>"}),
+                      "unpacks to 13 MB, over the limit of 8 MB"),
+    }

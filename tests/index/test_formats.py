@@ -169,37 +169,12 @@ def test_a_folder_of_mixed_formats_reads_every_one(tmp_path, report):
 
 # --- bad files: one line that names the file -------------------------------------------------
 
-def _bad_files(tmp_path) -> dict[str, tuple[bytes, str]]:
-    good = make_docs.pdf(["Some text on a page."])
-    return {
-        "locked.pdf": (make_docs.pdf(["secret"], password="pw"),
-                       "is an encrypted PDF; docqa cannot read it without its password"),
-        "scan.pdf": (make_docs.pdf([("image",)]), "has no text layer (a scanned PDF?); docqa does not do OCR"),
-        "cut.pdf": (good[:len(good) // 2], "is a corrupt or truncated PDF"),
-        "notes.pdf": (b"These are plain notes, not a PDF.", "is not a PDF"),
-        "fake.docx": (good, "is a PDF, not a Word (.docx) file as its name says"),
-        "fake.epub": (make_docs.docx([("p", "x")]), "is not a valid EPUB file (it has no META-INF/container.xml)"),
-        "image.html": (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "is a PNG image, not HTML as its name says"),
-        "empty.html": (b"<html><head><title>T</title><script>x()</script></head><body> </body></html>",
-                       "has no visible text"),
-        "cut.docx": (make_docs.docx([("p", "Some text.")])[:300], "is a corrupt or truncated Word (.docx) file"),
-        # The limit is 8 MB here (monkeypatched below), 256 MiB in use.
-        "bomb.docx": (make_docs.zip_bomb("word/document.xml", 12 << 20),
-                      "unpacks to 13 MB, over the limit of 8 MB: a zip bomb, or too large to read"),
-        "bomb.epub": (make_docs.zip_bomb("OEBPS/ch1.xhtml", 12 << 20,
-                                         extra={"META-INF/container.xml": "<container/>"}),
-                      "unpacks to 13 MB, over the limit of 8 MB"),
-    }
-
-
-@pytest.mark.parametrize("name", ["locked.pdf", "scan.pdf", "cut.pdf", "notes.pdf", "fake.docx",
-                                  "fake.epub", "image.html", "empty.html", "cut.docx", "bomb.docx",
-                                  "bomb.epub"])
+@pytest.mark.parametrize("name", make_docs.BAD_FILES)
 def test_a_bad_file_gets_one_line_naming_it(tmp_path, monkeypatch, name):
     import index.formats
 
-    monkeypatch.setattr(index.formats, "MAX_UNPACKED_BYTES", 8 * 1000 * 1000)
-    data, message = _bad_files(tmp_path)[name]
+    monkeypatch.setattr(index.formats, "MAX_UNPACKED_BYTES", make_docs.BOMB_LIMIT)
+    data, message = make_docs.bad_files()[name]
     path = tmp_path / name
     path.write_bytes(data)
     with pytest.raises(IngestError) as info:
