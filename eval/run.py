@@ -71,6 +71,7 @@ def evaluate(bot: QA, questions: QuestionSet | list[EvalQuestion], *, top_k: int
             "start": top.start if top else None, "end": top.end if top else None,
             "sentence_start": top.sentence_start if top else None,
             "sentence_end": top.sentence_end if top else None,
+            "page": top.page if top else None, "section": top.section if top else None,
             "kind": top.kind if top else None,
             "em": em, "f1": round(f1_value, 4),
             "category": error_category(outcome, top_k),

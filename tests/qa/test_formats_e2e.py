@@ -132,3 +132,20 @@ def test_the_cli_cites_the_page(folder, tmp_path):
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert plain.returncode == 0, plain.stderr[-2000:]
     assert ", page 3, characters " in plain.stdout
+
+
+@pytest.mark.slow
+def test_no_page_picture_when_the_pdf_has_moved_or_changed(bot, tmp_path):
+    from dataclasses import replace
+
+    a = bot.ask("How much does the anvil weigh?").answers[0]
+    doc = bot.index.documents[a.doc_id]
+    assert page_picture(a, doc) is not None
+    assert page_picture(a, replace(doc, path=str(tmp_path / "gone.pdf"))) is None
+    changed = tmp_path / "changed.pdf"
+    changed.write_bytes(Path(doc.path).read_bytes() + b"\n%%EOF\n")
+    assert page_picture(a, replace(doc, path=str(changed))) is None
+    not_pdf = tmp_path / "same-size.pdf"
+    not_pdf.write_bytes(b"x" * doc.size)
+    assert page_picture(a, replace(doc, path=str(not_pdf))) is None   # one log line, no traceback
+    assert page_picture(replace(a, page=None), doc) is None

@@ -158,6 +158,43 @@ def test_document_viewer_shows_the_whole_document_with_the_cited_span():
     assert re.search(r'<mark class="docqa-sentence">(.*?)<mark', body).group(1) == "The bank has a capital of "
 
 
+def test_a_pdf_answer_shows_its_page_with_the_highlight_and_the_text_one_click_away():
+    from dataclasses import replace
+
+    from qa.source import PagePicture
+
+    doc = make_document(TEXT, doc_id="report.pdf", title="Report <2025>")
+    reply = make_reply(doc, ANSWER, chunks=[(0, len(TEXT))], sentence=SENTENCE)
+    answer = replace(reply.answer, page=4)
+    reply = replace(reply, answer=answer, answers=(answer,))
+    page = PagePicture(4, b"\x89PNG-not-really", 595.0, 842.0, ((0.1, 0.25, 0.3, 0.27),))
+    out = render.render_document(reply, {doc.doc_id: doc}, page)
+    assert "Report &lt;2025&gt; · page 4 · characters" in out
+    assert '<div class="docqa-page" data-page="4">' in out
+    assert f'src="{page.data_url()}"' in out and page.data_url().startswith("data:image/png;base64,")
+    mark = re.search(r'<div class="docqa-page-mark" style="([^"]*)"', out).group(1)
+    assert mark == "left:10.000%;top:25.000%;width:20.000%;height:2.000%"
+    text_view = re.search(r'<details class="docqa-text-view"><summary>Text view</summary>(.*)</details>',
+                          out, re.S).group(1)
+    assert 'id="docqa-cited"' in text_view and visible_text(text_view) == TEXT
+    # Without a picture (the PDF has moved), the text view alone, open.
+    alone = render.render_document(reply, {doc.doc_id: doc})
+    assert "docqa-page" not in alone and "<details" not in alone and 'id="docqa-cited"' in alone
+
+
+def test_the_section_heading_is_shown_above_the_text():
+    from dataclasses import replace
+
+    doc = make_document(TEXT, doc_id="manual.html")
+    reply = make_reply(doc, ANSWER, chunks=[(0, len(TEXT))], sentence=SENTENCE)
+    answer = replace(reply.answer, section="Bank › <Capital>")
+    out = render.render_document(replace(reply, answer=answer, answers=(answer,)), {doc.doc_id: doc})
+    head, rest = out.split('<div class="docqa-section"', 1)
+    assert "Bank › &lt;Capital&gt;</div>" in rest and rest.index("</div>") < rest.index("docqa-doc")
+    assert "section Bank › &lt;Capital&gt;" in render.render_reply(
+        replace(reply, answer=answer, answers=(answer,)), {doc.doc_id: doc})
+
+
 def test_document_viewer_on_an_abstention_marks_the_closest_passage():
     doc = make_document(TEXT)
     reply = make_reply(doc, None, chunks=[(13, 40)])
