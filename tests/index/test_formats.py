@@ -3,10 +3,13 @@ and sections, and every bad file gets one line naming it (issue 13)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import make_docs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from index.errors import IngestError
 from index.formats import SUFFIXES, convert, sections
@@ -211,3 +214,40 @@ def test_converters_never_write_beside_the_file(tmp_path, report):
 def test_convert_rejects_bytes_whose_kind_differs_from_the_suffix():
     with pytest.raises(ValueError, match="is a zip archive, not a PDF"):
         convert(make_docs.docx([("p", "x")]), "pdf")
+
+
+# --- any bytes: a document or one ConversionError, nothing else ------------------------------
+
+def _mangled(data: bytes, cuts: list[tuple[int, int]]) -> bytes:
+    out = bytearray(data)
+    for at, value in cuts:
+        out[at % len(out)] = value
+    return bytes(out)
+
+
+SEEDS = {"pdf": make_docs.pdf(["The pump house was built in 1893.", "Page two."]),
+         "docx": make_docs.docx([("heading", 1, "Budget"), ("p", "The fee is 40 euros.")]),
+         "epub": make_docs.epub([("One", "<p>It began in 1850.</p>")]),
+         "html": b"<html><head><title>T</title></head><body><h1>A</h1><p>Text.</p></body></html>"}
+
+
+@settings(derandomize=True, database=None, deadline=timedelta(seconds=10), max_examples=60,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(fmt=st.sampled_from(sorted(SEEDS)), cuts=st.lists(st.tuples(st.integers(0, 1 << 20),
+                                                                   st.integers(0, 255)), max_size=8),
+       keep=st.floats(0.05, 1.0))
+def test_a_damaged_file_gives_a_document_or_one_conversion_error(fmt, cuts, keep):
+    """A real file of each format, with bytes changed and its end cut off:
+    either a document whose regions lie inside its text, or ConversionError."""
+    from index.formats import ConversionError
+
+    data = SEEDS[fmt]
+    data = _mangled(data, cuts)[:max(1, int(len(data) * keep))]
+    try:
+        converted = convert(data, fmt)
+    except ConversionError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert converted.text.strip()
+    for r in converted.regions:
+        assert 0 <= r.start <= r.end <= len(converted.text)
