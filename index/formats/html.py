@@ -104,14 +104,14 @@ def visible_text(root) -> tuple[str, list[tuple[int, int, str]]]:
     w = _Writer()
     headings: list[tuple[int, int, str]] = []
     stack = [(root, False, 0)]   # (node, leaving, pre depth)
-    open_heading: list[tuple[int, int]] = []
+    open_heading: list[tuple[int, int, int]] = []   # (level, start offset, first piece)
     while stack:
         node, leaving, pre = stack.pop()
         tag = node.tag
         if leaving:
             if tag in _HEADINGS and open_heading:
-                level, start = open_heading.pop()
-                words = " ".join(w.text()[start:].split()) if w.length > start else ""
+                level, start, first_part = open_heading.pop()
+                words = " ".join("".join(w.parts[first_part:]).split())
                 if words:
                     headings.append((level, start, words))
                 w.brk("\n\n")
@@ -127,7 +127,7 @@ def visible_text(root) -> tuple[str, list[tuple[int, int, str]]]:
             continue
         if tag in _HEADINGS:
             w.brk("\n\n")
-            open_heading.append((_HEADINGS[tag], w.flush()))
+            open_heading.append((_HEADINGS[tag], w.flush(), len(w.parts)))
         elif tag in _BLOCK:
             w.brk("\n\n" if tag in ("p", "pre", "blockquote", "table", "figure") else "\n")
         elif tag in _LINE:

@@ -40,7 +40,10 @@ def convert_pdf(data: bytes) -> Converted:
                     raise ConversionError(f"is a corrupt PDF (page {i + 1}: {exc})") from None
                 finally:
                     page.close()
-            title = (pdf.get_metadata_dict(skip_empty=True).get("Title") or "").strip() or None
+            try:
+                title = (pdf.get_metadata_dict(skip_empty=True).get("Title") or "").strip() or None
+            except (pdfium.PdfiumError, UnicodeDecodeError, ValueError):   # a title is optional
+                title = None
         finally:
             pdf.close()
     if not any(t.strip() for t in texts):
