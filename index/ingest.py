@@ -25,10 +25,11 @@ def load_documents(paths: list[str | Path], *, max_bytes: int | None = None) -> 
     back sorted by ``doc_id``. Raises ``IngestError`` naming the first file
     that cannot be used: a missing path, a binary or non-UTF-8 text file, an
     empty file, a file that is not what its suffix says or that its converter
-    cannot read (an encrypted or scanned PDF, a zip bomb...), an unsupported suffix, two files with the same ``doc_id``, a
-    path that is not valid UTF-8, something that is not a regular file (a
-    FIFO, a device, a socket, also behind a symbolic link), or (when
-    ``max_bytes`` is given) a file larger than ``max_bytes``.
+    cannot read (an encrypted or scanned PDF, a zip bomb...), an unsupported
+    suffix, two files with the same ``doc_id``, a path that is not valid
+    UTF-8, something that is not a regular file (a FIFO, a device, a socket,
+    also behind a symbolic link), or (when ``max_bytes`` is given) a file
+    larger than ``max_bytes``.
 
     Folders are walked for regular files only: FIFOs, devices and sockets in
     them are skipped, like hidden files and other suffixes, so a stray pipe
@@ -71,8 +72,8 @@ def load_documents(paths: list[str | Path], *, max_bytes: int | None = None) -> 
 
 def folder_files(folder: Path) -> list[tuple[str, Path, str | None]]:
     """``(doc_id, path, resolved path or None)`` for every document (a file of
-    one of ``SUFFIXES``) under ``folder`` that is a regular file (or a link to one), sorted by
-    ``doc_id`` (the path relative to ``folder``, POSIX separators). Hidden
+    one of ``SUFFIXES``) under ``folder`` that is a regular file (or a link to
+    one), sorted by ``doc_id`` (the path relative to ``folder``, POSIX separators). Hidden
     files and folders are skipped, and links to folders are not followed, as
     ``Path.rglob`` does. The resolved path is known without ``realpath`` for a
     file that is not a link (the folders walked are not links): 3,335 files
