@@ -34,11 +34,15 @@ class Answer:
 
     @property
     def citation(self) -> str:
-        return ", ".join([self.title, *self._place(), f"characters {self.start}-{self.end}"])
+        return self._cite(None)
 
-    def _place(self) -> list[str]:
-        return ([f"page {self.page}"] if self.page is not None else []) + \
-            ([f"section {self.section}"] if self.section else [])
+    def _cite(self, doc_text: str | None) -> str:
+        """Title, page (or, given ``doc_text``, the paragraph number), section,
+        characters: ``citation`` and ``qa.types.citation``."""
+        where = [f"page {self.page}"] if self.page is not None else \
+            [f"paragraph {paragraph_number(doc_text, self.start)}"] if doc_text is not None else []
+        section = [f"section {self.section}"] if self.section else []
+        return ", ".join([self.title, *where, *section, f"characters {self.start}-{self.end}"])
 
     def to_dict(self) -> dict:
         return {
@@ -143,10 +147,7 @@ def citation(answer: Answer, doc_text: str) -> str:
 
     The range is the half-open ``[start, end)`` of the API, written ``start-end``.
     """
-    where = f"page {answer.page}" if answer.page is not None else \
-        f"paragraph {paragraph_number(doc_text, answer.start)}"
-    section = [f"section {answer.section}"] if answer.section else []
-    return ", ".join([answer.title, where, *section, f"characters {answer.start}-{answer.end}"])
+    return answer._cite(doc_text)
 
 
 def passage_place(hit: Hit, documents) -> str:

@@ -327,9 +327,8 @@ class Handlers:
         docs = qa.index.documents
         history.append({"role": "assistant", "content": render.render_reply(reply, docs)})
         turns = (turns + [reply])[-MAX_TURNS:]
-        page = None
-        if reply.answer is not None and reply.answer.page is not None:
-            page = page_picture(reply.answer, docs[reply.answer.doc_id], scale=PAGE_SCALE)
+        a = reply.answer
+        page = page_picture(a, docs[a.doc_id], scale=PAGE_SCALE) if a is not None else None
         return (history, render.render_passages(reply, docs), render.render_document(reply, docs, page),
                 "", turns)
 

@@ -110,6 +110,15 @@ def read_member(archive: zipfile.ZipFile, name: str, what: str) -> bytes:
     return data
 
 
+def join(blocks: list[str], separator: str) -> tuple[str, list[int]]:
+    """``separator.join(blocks)`` and where each block starts in it."""
+    starts, at = [], 0
+    for block in blocks:
+        starts.append(at)
+        at += len(block) + len(separator)
+    return separator.join(blocks), starts
+
+
 def sections(headings: list[tuple[int, int, str]], end: int) -> tuple[Region, ...]:
     """Section regions from ``(level, start, heading text)`` in order: each
     section runs from its heading to the next heading of the same or a higher
@@ -119,12 +128,11 @@ def sections(headings: list[tuple[int, int, str]], end: int) -> tuple[Region, ..
     open_at: list[int] = []              # the start of each open heading, in stack order
     for level, start, text in headings:
         while stack and stack[-1][0] >= level:
-            lvl, t = stack.pop()
-            out.append(Region("section", _path(stack + [(lvl, t)]), open_at.pop(), start))
+            out.append(Region("section", _path(stack), open_at.pop(), start))
+            stack.pop()
         stack.append((level, text))
         open_at.append(start)
     while stack:
-        lvl, t = stack[-1]
         out.append(Region("section", _path(stack), open_at.pop(), end))
         stack.pop()
     return tuple(sorted(out, key=lambda r: (r.start, -r.end)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import re
 
-from index.formats import ConversionError, Converted, open_zip, read_member, sections
+from index.formats import ConversionError, Converted, join, open_zip, read_member, sections
 
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 
@@ -25,21 +25,10 @@ def convert_docx(data: bytes) -> Converted:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:   # python-docx raises many kinds (KeyError, XMLSyntaxError, ValueError...)
         raise ConversionError(f"is a corrupt Word (.docx) file ({type(exc).__name__}: {exc})") from None
-    parts: list[str] = []
-    at = 0
-    headings: list[tuple[int, int, str]] = []
+    blocks: list[str] = []
+    levels: list[int] = []    # per block: its heading level, 0 for none
     title = (document.core_properties.title or "").strip()
     title_para = ""
-
-    def add(block: str) -> int:
-        nonlocal at
-        if parts:
-            parts.append("\n\n")
-            at += 2
-        start = at
-        parts.append(block)
-        at += len(block)
-        return start
 
     body = document.element.body
     for child in body.iterchildren():
@@ -49,12 +38,11 @@ def convert_docx(data: bytes) -> Converted:
             text = p.text.strip()
             if not text:
                 continue
-            style = (p.style.name if p.style is not None else "") or ""
-            start = add(text)
-            m = _HEADING_STYLE.match(style.strip())
-            if m:
-                headings.append((int(m.group(1)), start, text))
-            elif style.strip().lower() == "title" and not title_para:
+            style = ((p.style.name if p.style is not None else "") or "").strip()
+            m = _HEADING_STYLE.match(style)
+            blocks.append(text)
+            levels.append(int(m.group(1)) if m else 0)
+            if not m and style.lower() == "title" and not title_para:
                 title_para = text
         elif tag == "tbl":
             rows = []
@@ -68,8 +56,10 @@ def convert_docx(data: bytes) -> Converted:
                 if any(cells):
                     rows.append("\t".join(cells))
             if rows:
-                add("\n".join(rows))
-    text = "".join(parts)
+                blocks.append("\n".join(rows))
+                levels.append(0)
+    text, starts = join(blocks, "\n\n")
+    headings = [(level, start, block) for level, start, block in zip(levels, starts, blocks) if level]
     if not text.strip():
         raise ConversionError("has no text")
     title = title or title_para or next((h for _, _, h in headings), "")

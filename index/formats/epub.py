@@ -10,7 +10,7 @@ import posixpath
 import xml.etree.ElementTree as ET
 from urllib.parse import unquote
 
-from index.formats import ConversionError, Converted, open_zip, read_member, sections
+from index.formats import ConversionError, Converted, join, open_zip, read_member, sections
 from index.types import Region
 
 _WHAT = "EPUB"
@@ -34,11 +34,9 @@ def convert_epub(data: bytes) -> Converted:
     opf = _xml(read_member(archive, opf_path, _WHAT), opf_path)
     base = posixpath.dirname(opf_path)
     items = {i.get("id"): i for i in opf.iter(f"{_OPF}item")}
-    book_title = " ".join("".join(opf.find(f".//{_DC}title").itertext()).split()) \
-        if opf.find(f".//{_DC}title") is not None else ""
-    parts: list[str] = []
-    regions: list[Region] = []
-    at = 0
+    found = opf.find(f".//{_DC}title")
+    book_title = " ".join("".join(found.itertext()).split()) if found is not None else ""
+    chapters: list[tuple[str, str, list]] = []   # (name, text, headings)
     for n, ref in enumerate(opf.iter(f"{_OPF}itemref")):
         item = items.get(ref.get("idref"))
         if item is None or item.get("media-type") not in _HTML_TYPES:
@@ -51,19 +49,17 @@ def convert_epub(data: bytes) -> Converted:
         title_node = tree.css_first("title")
         chapter = (headings[0][2] if headings else "") or \
             (" ".join(title_node.text().split()) if title_node is not None else "") or f"Chapter {n + 1}"
-        if parts:
-            parts.append("\n\n\n")
-            at += 3
-        regions.append(Region("section", chapter, at, at + len(text)))
-        for r in sections(headings, len(text)):
+        chapters.append((chapter, text, headings))
+    text, starts = join([t for _, t, _ in chapters], "\n\n\n")
+    regions: list[Region] = []
+    for (chapter, chapter_text, headings), at in zip(chapters, starts):
+        regions.append(Region("section", chapter, at, at + len(chapter_text)))
+        for r in sections(headings, len(chapter_text)):
             # The chapter's own heading names the chapter; the ones under it nest in it.
             label = r.label if r.label == chapter or r.label.startswith(chapter + " › ") \
                 else f"{chapter} › {r.label}"
             if label != chapter:
                 regions.append(Region("section", label, at + r.start, at + r.end))
-        parts.append(text)
-        at += len(text)
-    text = "".join(parts)
     if not text.strip():
         raise ConversionError("has no text in its chapters")
     return Converted(text, book_title or None, tuple(sorted(regions, key=lambda r: (r.start, -r.end))))

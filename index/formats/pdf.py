@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 
-from index.formats import ConversionError, Converted
+from index.formats import ConversionError, Converted, join
 from index.types import Region
 
 LOCK = threading.Lock()
@@ -48,15 +48,9 @@ def convert_pdf(data: bytes) -> Converted:
             pdf.close()
     if not any(t.strip() for t in texts):
         raise ConversionError("has no text layer (a scanned PDF?); docqa does not do OCR")
-    regions, parts, at = [], [], 0
-    for i, t in enumerate(texts):
-        if i:
-            parts.append(PAGE_BREAK)
-            at += len(PAGE_BREAK)
-        regions.append(Region("page", str(i + 1), at, at + len(t)))
-        parts.append(t)
-        at += len(t)
-    return Converted("".join(parts), title, tuple(regions))
+    text, starts = join(texts, PAGE_BREAK)
+    return Converted(text, title, tuple(Region("page", str(i + 1), at, at + len(t))
+                                        for i, (t, at) in enumerate(zip(texts, starts))))
 
 
 def clean(text: str) -> str:
