@@ -20,8 +20,8 @@ from pathlib import Path
 
 from index.errors import InputError, WriteError
 from index.files import remove_tree, write_error
-from qa.cli import (EXIT_USAGE, emit, error_line, max_file_bytes, positive_int, positive_number,
-                    setup_logging, stdout_closed, unit_interval)
+from qa.cli import (EXIT_USAGE, backend_flags, backend_options, emit, error_line, max_file_bytes,
+                    positive_int, positive_number, setup_logging, stdout_closed, unit_interval)
 from qa.config import DEFAULT_MAX_FILE_MB, DEFAULT_TOP_K
 
 OUTPUTS = ("metrics.json", "predictions.jsonl", "report.html")
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibrate", action="store_true",
                    help="store the best threshold found with the index, for QA.load() to use")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
+    backend_flags(p)
     return p
 
 
@@ -76,12 +77,13 @@ def run(argv: list[str] | None = None) -> int:
                              "brings its own articles as documents")
         check_output_folder(out, probe=True)
         limit = max_file_bytes(args.max_file_mb)
-        if qset.format != "squad" and args.index_dir is not None and not args.docs:
+        backend = backend_options(args)
+        if qset.format != "squad" and args.index_dir is not None and not args.docs and not backend:
             bot = QA.open(args.index_dir, threshold=args.threshold)   # the index as it is
         else:
             docs = [qset.write_documents(documents_root())] if qset.format == "squad" else args.docs
             bot = QA.load(docs, index_dir=args.index_dir, threshold=args.threshold,
-                          progress=not args.quiet, max_file_bytes=limit)
+                          progress=not args.quiet, max_file_bytes=limit, **backend)
         result = evaluate(bot, qset, top_k=args.top_k, progress=not args.quiet)
         result.metrics["questions_file"] = {"path": str(qset.path), "format": qset.format,
                                             "sha256": qset.sha256}

@@ -34,3 +34,8 @@ class IndexMismatchError(DocqaError, RuntimeError):
 class WriteError(DocqaError, RuntimeError):
     """A file or folder cannot be written (permissions, a path under a file, a
     read-only or full disk). The message names the path and the OS's reason."""
+
+
+class BackendError(DocqaError, ConnectionError):
+    """A search server (Milvus) cannot be reached, or failed; the message names
+    its URI and what was being done."""

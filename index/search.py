@@ -76,6 +76,21 @@ class Index:
         """``search_lexical`` as ``(chunk_id, BM25 score)`` pairs, making no ``Chunk``."""
         return self.lexical.search(query, top_k)
 
+    def fetch_chunks(self, chunk_ids) -> list[Chunk]:
+        """The chunks ``chunk_ids``, in that order (``index.backend.SearchBackend``)."""
+        return [self.chunks[int(i)] for i in chunk_ids]
+
+    def reader_view(self, hits: list[Hit], words: list[str], terms: list[str]) -> "Index":
+        """What the reader reads for ``hits``: the index itself, which holds
+        every sentence (``index.backend.SearchBackend``; a remote backend
+        returns an ``index.payload.ReaderView`` of the hits' packs)."""
+        return self
+
+    @property
+    def sentence_count(self) -> int:
+        """Sentences in the index (the N of the reader's IDF)."""
+        return len(self.sentences)
+
     def _search(self, faiss_index, query_vector: np.ndarray, top_k: int) -> list[Hit]:
         return [Hit(self.chunks[i], s, dense=s)
                 for i, s in self._ranking(faiss_index, query_vector, top_k)]

@@ -4,12 +4,13 @@
 >>> QA.load().ask("How much capital does the Asian Infrastructure Investment Bank have?").answer.text
 '100 billion US dollars'
 >>> QA.open("/tmp/idx")    # an index built by python -m qa index ... --index-dir /tmp/idx
+>>> QA.connect("http://127.0.0.1:19530")   # a collection built by ... --backend milvus
 
 Importing ``qa`` is cheap: torch and sentence-transformers load on first use.
 """
 
 from index.config import IndexConfig
-from index.errors import (DocqaError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, IngestError,
+from index.errors import (BackendError, DocqaError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, IngestError,
                           InputError, WriteError)
 from qa.api import QA, QuestionError
 from qa.types import ABSTENTION, Answer, Reply
@@ -18,5 +19,6 @@ from qa.types import ABSTENTION, Answer, Reply
 # cause. Anything else, a bare ValueError included, is a bug and shows as one.
 USER_ERRORS = (DocqaError,)
 
-__all__ = ["QA", "IndexConfig", "DocqaError", "InputError", "QuestionError", "IngestError", "IndexCorruptError", "IndexMismatchError",
-           "IndexNotFoundError", "WriteError", "USER_ERRORS", "Answer", "Reply", "ABSTENTION"]
+__all__ = ["QA", "IndexConfig", "DocqaError", "InputError", "QuestionError", "IngestError", "IndexCorruptError",
+           "IndexMismatchError", "IndexNotFoundError", "WriteError", "BackendError", "USER_ERRORS", "Answer",
+           "Reply", "ABSTENTION"]

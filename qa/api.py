@@ -220,7 +220,8 @@ class QA:
              config: IndexConfig | None = None, threads: int | None = None,
              threshold: float | None = None, progress: bool = True,
              max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES, embedder: Embedder | None = None,
-             encoder=None) -> "QA":
+             encoder=None, backend: str = "embedded", milvus_uri: str | None = None,
+             milvus_collection: str | None = None) -> "QA":
         """Open (building or refreshing when needed) the index of ``paths``.
 
         ``paths``: a document (PDF, HTML, DOCX, EPUB, Markdown or text:
@@ -240,7 +241,14 @@ class QA:
         ``threshold``: abstain below this confidence; default: the one stored by
         ``python -m eval --calibrate`` for this index, else the reader model's
         (``default_threshold()``).
+        ``backend``: ``"embedded"`` (the default: FAISS and BM25 in
+        ``index_dir``) or ``"milvus"``: the index is built in ``index_dir`` as
+        ever, then uploaded to the Milvus collection ``milvus_collection``
+        (default ``"docqa"``) at ``milvus_uri`` (default
+        ``http://127.0.0.1:19530``; a token from ``$DOCQA_MILVUS_TOKEN``), only
+        what it lacks, and questions are answered from Milvus alone.
         """
+        settings = milvus_settings(backend, milvus_uri, milvus_collection)
         paths = check_paths(paths)
         max_file_bytes = check_max_file_bytes(max_file_bytes)
         if threshold is not None:
@@ -257,6 +265,36 @@ class QA:
             raise InputError(f"embedder is {embedder.name!r}, the settings ask for {config.model_name!r}")
         index = open_index(documents, Path(index_dir).expanduser(), config=config,
                            embedder=embedder, progress=progress)
+        if settings is not None:
+            from index.milvus import open_milvus, sync
+
+            sync(index, settings, progress=progress)
+            index = open_milvus(settings, model_name=index.model_name, dim=index.dim,
+                                folder=index.folder, manifest=index.manifest)
+        return cls._ready(index, embedder, threshold=threshold, encoder=encoder)
+
+    @classmethod
+    def connect(cls, milvus_uri: str | None = None, *, collection: str | None = None,
+                threads: int | None = None, threshold: float | None = None,
+                embedder: Embedder | None = None, encoder=None) -> "QA":
+        """Answer from a Milvus collection that ``QA.load(..., backend="milvus")``
+        (or ``python -m qa index ... --backend milvus``) built, holding no
+        document and no index folder: what Milvus returns is all the reader
+        needs, so any number of processes can serve one collection.
+
+        Raises ``BackendError`` when the server cannot be reached,
+        ``IndexNotFoundError`` when the collection does not exist, and
+        ``IndexMismatchError`` when ``embedder``/``encoder`` are of another model.
+        """
+        from index.milvus import open_milvus
+
+        settings = milvus_settings("milvus", milvus_uri, collection)
+        if threshold is not None:
+            threshold = check_threshold(threshold)
+        index = open_milvus(settings)
+        if embedder is None:
+            model_path(index.model_name)   # a model this install has, or one line saying so
+            embedder = Embedder(index.model_name, threads=torch_threads(threads))
         return cls._ready(index, embedder, threshold=threshold, encoder=encoder)
 
     @classmethod
@@ -304,7 +342,7 @@ class QA:
         """``QA`` over a loaded ``index``: the threshold given, else the one
         calibrated for this index, else the model's; the fast question encoder."""
         source = None
-        if threshold is None:
+        if threshold is None and index.folder is not None:
             calibration = read_calibration(index.folder)
             if calibration:
                 threshold, source = calibration["threshold"], "calibrated"
@@ -326,6 +364,9 @@ class QA:
         """Store ``threshold`` with the index, so ``QA.load`` on the same documents
         uses it from then on (until the index is rebuilt), and use it now."""
         threshold = check_threshold(threshold)
+        if self.index.folder is None:
+            raise InputError("this QA answers from a Milvus collection it did not build (QA.connect): "
+                             "there is no index folder to store a threshold in")
         write_calibration(self.index.folder, {"threshold": threshold, **(details or {})})
         self.threshold, self.threshold_source = threshold, "calibrated"
 
@@ -423,10 +464,11 @@ class QA:
                     retrieve(text, vector, self.index, top_k=top_k, within=docs)
             t2 = time.perf_counter()
             question = analyze_question(text)
-            words = word_vectors(question_words(question), self.index.analysis,
-                                 self._word_encoder())
-            cands = sentence_candidates(question, vector, hits, self.index)
-            answers = read_answers(question, cands, self.index, word_vectors=words,
+            asked = question_words(question)
+            view = self.index.reader_view(hits, asked, question.terms)   # the index itself, when embedded
+            words = word_vectors(asked, view.analysis, self._word_encoder())
+            cands = sentence_candidates(question, vector, hits, view)
+            answers = read_answers(question, cands, view, word_vectors=words,
                                    model=self.reader_model)
             t3 = time.perf_counter()
             if traces is not None:
@@ -439,6 +481,25 @@ class QA:
             replies.append(Reply(text, best, tuple(answers), tuple(hits), query=text,
                                  timings=timings))
         return replies
+
+
+BACKENDS = ("embedded", "milvus")
+
+
+def milvus_settings(backend, uri, collection):
+    """``index.milvus.MilvusSettings`` for ``backend="milvus"``, None for the
+    embedded backend (which takes no URI or collection); ``InputError``
+    naming a bad value."""
+    if backend not in BACKENDS:
+        raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {show_value(backend)}")
+    if backend == "embedded":
+        if uri is not None or collection is not None:
+            raise InputError("milvus_uri and milvus_collection need backend='milvus'")
+        return None
+    from index.milvus import DEFAULT_COLLECTION, DEFAULT_URI, MilvusSettings
+
+    return MilvusSettings(uri if uri is not None else DEFAULT_URI,
+                          collection if collection is not None else DEFAULT_COLLECTION)
 
 
 def default_threshold() -> float:

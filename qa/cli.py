@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "else a per-user cache)")
     _quiet(ask)
     _max_file_mb(ask)
+    backend_flags(ask)
     ask.add_argument("--top-k", type=positive_int, default=DEFAULT_TOP_K, metavar="K",
                      help=f"passages to retrieve and read (default {DEFAULT_TOP_K})")
     ask.add_argument("--threshold", type=unit_interval, default=None, metavar="T",
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where the index lives (default: $QA_INDEX_DIR, else a per-user cache)")
     _quiet(index)
     _max_file_mb(index)
+    backend_flags(index)
 
     info = sub.add_parser("info", help="describe an index",
                           description="Describe an index: its documents, passages, model, "
@@ -80,6 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
                            "an index checks the files of up to 64 MB)")
     _quiet(info)
     return parser
+
+
+def backend_flags(p: argparse.ArgumentParser) -> None:
+    """``--backend``, ``--milvus-uri``, ``--milvus-collection`` (``backend_options``)."""
+    p.add_argument("--backend", choices=("embedded", "milvus"), default="embedded",
+                   help="where the passages are searched: 'embedded' (FAISS and BM25 in the index "
+                        "folder; the default) or 'milvus' (the index is built as ever, uploaded to a "
+                        "Milvus collection, only what it lacks, and searched there)")
+    p.add_argument("--milvus-uri", metavar="URI", default=None,
+                   help="the Milvus server (default http://127.0.0.1:19530; a token is read from "
+                        "$DOCQA_MILVUS_TOKEN)")
+    p.add_argument("--milvus-collection", metavar="NAME", default=None,
+                   help="the collection's name (default 'docqa')")
+
+
+def backend_options(args: argparse.Namespace) -> dict:
+    """``QA.load``'s backend arguments from ``backend_flags``' flags."""
+    if args.backend == "embedded":
+        if args.milvus_uri is not None or args.milvus_collection is not None:
+            from index.errors import InputError
+
+            raise InputError("--milvus-uri and --milvus-collection go with --backend milvus")
+        return {}
+    return {"backend": "milvus", "milvus_uri": args.milvus_uri,
+            "milvus_collection": args.milvus_collection}
 
 
 def _quiet(p: argparse.ArgumentParser) -> None:
@@ -217,20 +244,24 @@ def run(argv: list[str] | None = None) -> int:
         limit = max_file_bytes(args.max_file_mb)
         if args.command == "index":
             bot = QA.load(args.paths, index_dir=args.index_dir, progress=not args.quiet,
-                          max_file_bytes=limit)
+                          max_file_bytes=limit, **backend_options(args))
             m = bot.index.manifest.counts
             emit(f"Index ready at {bot.index.folder}: {m.documents} document(s), "
                  f"{m.chunks} chunks, {m.sentences} sentences.")
+            if args.backend == "milvus":
+                emit(f"Uploaded to Milvus collection {bot.index.settings.collection!r} at "
+                     f"{bot.index.settings.uri}.")
             return 0
         from qa.api import clean_question
 
         clean_question(args.question)  # fail before loading anything
         t0 = time.perf_counter()
-        if args.index_dir is not None and not args.docs:   # the index as it is
+        backend = backend_options(args)
+        if args.index_dir is not None and not args.docs and not backend:   # the index as it is
             bot = QA.open(args.index_dir, threshold=args.threshold)
         else:
             bot = QA.load(args.docs, index_dir=args.index_dir, threshold=args.threshold,
-                          progress=not args.quiet, max_file_bytes=limit)
+                          progress=not args.quiet, max_file_bytes=limit, **backend)
         t1 = time.perf_counter()
         if args.timings:  # load the question encoder now, to time it on its own
             bot.encoder.embed_texts(["warm up"])

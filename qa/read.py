@@ -321,7 +321,7 @@ def _context(view: QuestionView, tokens, prev_tokens) -> tuple[float, float]:
 
 
 def _idf_table(question: Question, index: Index) -> dict[str, float]:
-    n = len(index.sentences)
+    n = index.sentence_count
     return {t: math.log(1 + (n - index.sentence_df.get(t, 0) + 0.5) /
                         (index.sentence_df.get(t, 0) + 0.5)) for t in dict.fromkeys(question.terms)}
 

@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 import numpy as np
 
-from index.store import Index
+from index.backend import SearchBackend
 from index.types import Hit
 
 # Cormack et al. (2009): k = 60 damps the head of each list so that a passage
@@ -20,7 +20,7 @@ POOL = 30
 WITHIN_POOL = 100
 
 
-def retrieve(question: str, query_vector: np.ndarray, index: Index, *, top_k: int,
+def retrieve(question: str, query_vector: np.ndarray, index: SearchBackend, *, top_k: int,
              within: Collection[str] | None = None) -> list[Hit]:
     """The ``top_k`` passages for ``question``, best first.
 
@@ -56,8 +56,8 @@ def retrieve(question: str, query_vector: np.ndarray, index: Index, *, top_k: in
     if missing:  # found by BM25 only: still report its cosine similarity
         vectors = index.chunk_vectors(missing)
         dense_score.update(zip(missing, (vectors @ np.asarray(query_vector, np.float32)).tolist()))
-    return [Hit(index.chunks[cid], fused[cid], dense=float(dense_score[cid]),
-                lexical=lexical_score.get(cid)) for cid in best]
+    return [Hit(chunk, fused[cid], dense=float(dense_score[cid]), lexical=lexical_score.get(cid))
+            for cid, chunk in zip(best, index.fetch_chunks(best))]
 
 
 def pool_size(top_k: int, *, within: Collection[str] | None = None) -> int:

@@ -7,6 +7,7 @@ deterministic ``FakeEmbedder``; tests that need the real model are marked
 
 from __future__ import annotations
 
+import json
 import sys
 import zlib
 from pathlib import Path
@@ -168,6 +169,16 @@ def corpus_texts() -> dict[str, str]:
 def corpus_dir(tmp_path) -> Path:
     """A folder with ``weather.txt``, ``notes/trains.md`` and ``money.txt``."""
     return write_corpus(tmp_path / "corpus")
+
+
+DEV_SET = ROOT / "tests" / "data" / "china-kazakhstan.dev.jsonl"
+
+
+@pytest.fixture(scope="session")
+def dev_questions() -> list[dict]:
+    """The 40 dev questions on the bundled article (a validation set: nothing is fitted on it)."""
+    with open(DEV_SET, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 @pytest.fixture(scope="session")

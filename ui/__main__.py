@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from qa.cli import EXIT_USAGE, bounded, error_line, setup_logging
+from qa.cli import EXIT_USAGE, backend_flags, backend_options, bounded, error_line, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where uploads and their indexes are kept (default: beside the "
                              "per-user index cache)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
+    backend_flags(parser)
     return parser
 
 
@@ -60,12 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     from qa import QA, USER_ERRORS
     from ui.app import build_app, launch
 
-    opened = args.index_dir is not None and not args.docs   # the index as it is
     try:
+        backend = backend_options(args)
+        opened = args.index_dir is not None and not args.docs and not backend   # the index as it is
         if opened:
             bot = QA.open(args.index_dir)
         else:
-            bot = QA.load(args.docs, index_dir=args.index_dir, progress=not args.quiet)
+            bot = QA.load(args.docs, index_dir=args.index_dir, progress=not args.quiet, **backend)
     except USER_ERRORS as exc:
         print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
