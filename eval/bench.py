@@ -5,7 +5,9 @@ much memory it takes. A script that prints figures, not a test: nothing is asser
                          [--sizes 1x,10x,100x,50000 | --quick] [--rounds N] [--cold-runs N]
                          [--build-runs N] [--recall-sentences N] [--ui-timeout S]
                          [--skip-cold] [--skip-warm] [--skip-build] [--skip-ui]
-                         [--skip-scaling] [--skip-formats] [--pdf-pages N] [-q]
+                         [--skip-scaling] [--skip-formats] [--skip-concurrency] [--pdf-pages N]
+                         [--clients 1,4,8] [--concurrency-questions N] [--backend embedded|milvus]
+                         [--milvus-uri URI] [--milvus-collection NAME] [-q]
 
 It prints a summary table to stdout as each section finishes and one progress
 line per stage to stderr, and writes into ``DIR`` (default ``bench-out``):
@@ -78,6 +80,27 @@ Sections (each a key of bench.json; null when skipped):
    (``--build-runs`` times), and ``index_s``/``index_pages_per_s``, one
    ``QA.load`` of it into a fresh index (conversion, chunks, vectors, parse;
    models already loaded).
+7. ``concurrency``: warm question answering by ``--clients`` threads sharing
+   one ``QA`` (as the web UI's request threads do), for each backend:
+   ``embedded``, and with ``--backend milvus`` also ``milvus`` (the index of
+   ``--docs`` uploaded to ``--milvus-collection``, default ``docqa_bench``,
+   at ``--milvus-uri``, default http://127.0.0.1:19530, and answered from
+   Milvus alone). Every question is first asked once, serially: the warm-up,
+   and each question's reference answer (``reference_answers``). Then, per
+   client count, ``--rounds`` rounds of ``--concurrency-questions``
+   questions (the question list cycled, dealt round robin to the threads);
+   each thread asks one untimed question, then all start together.
+   ``latency_ms``: each answered question's ``bot.ask`` wall time, all rounds
+   together; ``questions_per_s``: one figure per round (answered questions /
+   the round's wall time), p50 the median round; ``errors``: exceptions
+   ``ask`` raised, counted, not raised (``error_samples``,
+   ``first_traceback``); ``answers_differing``: replies whose answer text
+   is not the question's reference answer; per backend,
+   ``answers_unlike_embedded``: questions whose reference answer is not
+   the embedded backend's. ``caveat`` (set when Milvus is measured) says
+   what milvus-lite figures are not. The Milvus server runs on the same
+   machine, sharing its CPUs. ``--backend`` only adds this section's Milvus
+   run: every other section measures the embedded backend.
 
 Every distribution is ``{"p50", "p95", "min", "max", "n"}`` (p50 is the
 median; seconds in ``*_s`` keys, milliseconds in ``*_ms``, MiB in ``*_mb``).
@@ -103,7 +126,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -112,8 +137,11 @@ from pathlib import Path
 import numpy as np
 
 from index.files import write_json_atomic
+from index.milvus import DEFAULT_URI as DEFAULT_MILVUS_URI
+from index.milvus import TOKEN_ENV
 from qa import InputError
-from qa.cli import EXIT_USAGE, bounded, positive_int, setup_logging
+from qa.api import BACKENDS
+from qa.cli import EXIT_USAGE, backend_options, bounded, positive_int, setup_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_QUESTIONS = ROOT / "tests" / "data" / "china-kazakhstan.dev.jsonl"
@@ -126,6 +154,12 @@ RECALL_K = 10
 SEED = 20240601              # the recall sentences
 SUBPROCESS_TIMEOUT_S = 1800  # a CLI loading a 50,000-chunk index takes well under this
 BUILD_TIMEOUT_S = 6 * 3600   # python -m qa index over 50,000 chunks: about 1.5-3 h on 2 cores
+DEFAULT_CLIENTS = (1, 4, 8)   # section 7
+CONCURRENCY_QUESTIONS = 80   # per round and client count: ~1-3 s a round on 2 cores
+BENCH_COLLECTION = "docqa_bench"   # never the product's "docqa": the upload would empty it of its documents
+MILVUS_CAVEAT = ("milvus-lite is a pure-Python re-implementation of the Milvus API used as the test "
+                 "server, not the Milvus engine; its figures are not those of a Milvus cluster.")
+ERROR_SAMPLES = 3            # distinct error messages kept per client count
 THREAD_ENV = ("QA_TORCH_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM")
 _TIMINGS_LINE = re.compile(r"^timings: (\{.*\})$", re.MULTILINE)
 
@@ -161,6 +195,19 @@ def target_chunks(size: str, base: int) -> int:
     return int(size[:-1]) * base if size.endswith("x") else int(size)
 
 
+def _client_list(text: str) -> list[int]:
+    """``"1,4,8"`` -> ``[1, 4, 8]``: client counts, each a whole number >= 1,
+    in the order given, without repeats."""
+    try:
+        counts = [positive_int(part.strip()) for part in text.split(",") if part.strip()]
+    except argparse.ArgumentTypeError:
+        counts = []
+    if not counts:
+        raise argparse.ArgumentTypeError(f"must be client counts like 1,4,8 (whole numbers >= 1), "
+                                         f"got {text!r}")
+    return list(dict.fromkeys(counts))
+
+
 _seconds = bounded(float, lambda x: x > 0, "a number of seconds > 0")
 _count = bounded(int, lambda n: n >= 0, "a whole number >= 0")
 
@@ -168,8 +215,8 @@ _count = bounded(int, lambda n: n >= 0, "a whole number >= 0")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m eval.bench",
-        description="Measure docqa's cold start, warm latency, index build, memory and scaling; "
-                    "write DIR/bench.json and DIR/scaling.png.")
+        description="Measure docqa's cold start, warm latency, index build, memory, scaling and "
+                    "concurrent clients; write DIR/bench.json and DIR/scaling.png.")
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
                    help=f"output folder; also keeps the indexes for re-runs (default {DEFAULT_OUT})")
     p.add_argument("--docs", nargs="+", metavar="PATH",
@@ -186,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     sizes.add_argument("--quick", action="store_true",
                        help=f"scaling sizes {','.join(QUICK_SIZES)} only: a run of minutes")
     p.add_argument("--rounds", type=positive_int, default=3, metavar="N",
-                   help="timed rounds over the questions, after one warm-up round (default 3)")
+                   help="timed rounds over the questions, after one warm-up round; in section 7, "
+                        "rounds per client count (default 3)")
     p.add_argument("--cold-runs", type=positive_int, default=5, metavar="N",
                    help="timed cold-start processes, after one untimed (default 5)")
     p.add_argument("--build-runs", type=positive_int, default=3, metavar="N",
@@ -197,12 +245,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pages of the PDF section 6 converts and indexes (default 100)")
     p.add_argument("--ui-timeout", type=_seconds, default=120.0, metavar="S",
                    help="how long the UI server may take to start (default 120)")
+    p.add_argument("--clients", type=_client_list, default=list(DEFAULT_CLIENTS), metavar="N,...",
+                   help="concurrent clients (threads sharing one QA) of section 7 (default "
+                        f"{','.join(map(str, DEFAULT_CLIENTS))})")
+    p.add_argument("--concurrency-questions", type=positive_int, default=CONCURRENCY_QUESTIONS,
+                   metavar="N", help="questions per round and client count in section 7, at least "
+                                     f"the largest --clients (default {CONCURRENCY_QUESTIONS})")
+    p.add_argument("--backend", choices=BACKENDS, default="embedded",
+                   help="'milvus': section 7 also measures the Milvus backend, beside the embedded "
+                        "one (the other sections always measure the embedded backend)")
+    p.add_argument("--milvus-uri", metavar="URI", default=None,
+                   help=f"the Milvus server of --backend milvus (default {DEFAULT_MILVUS_URI}; a token "
+                        "is read from $DOCQA_MILVUS_TOKEN)")
+    p.add_argument("--milvus-collection", metavar="NAME", default=None,
+                   help=f"the collection the bench uploads --docs to (default {BENCH_COLLECTION!r}, not "
+                        "the product's 'docqa': the upload makes a collection hold exactly --docs, "
+                        "deleting any other document)")
     for name, what in (("cold", "the cold-start processes (section 1)"),
                        ("warm", "the warm latency (section 2)"),
                        ("build", "the fresh builds and raw encode (section 3)"),
                        ("ui", "the UI server's memory (section 4)"),
                        ("scaling", "the scaling series and its plot (section 5)"),
-                       ("formats", "the PDF conversion and indexing (section 6)")):
+                       ("formats", "the PDF conversion and indexing (section 6)"),
+                       ("concurrency", "the concurrent clients (section 7)")):
         p.add_argument(f"--skip-{name}", action="store_true", help=f"skip {what}")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no embedding progress bars or docqa log lines (stage lines still show)")
@@ -223,8 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if out.exists() and not out.is_dir():
             raise InputError(f"--out {str(out)!r} is a file, not a folder")
+        milvus = milvus_options(args)   # bad flags fail before anything loads
+        if not args.skip_concurrency and args.concurrency_questions < max(args.clients):
+            raise InputError(f"--concurrency-questions must be at least the largest --clients "
+                             f"({max(args.clients)}), got {args.concurrency_questions}")
         questions = [q.question for q in load_questions(args.questions).questions]
         docs = [str(Path(d).expanduser().resolve()) for d in args.docs] if args.docs else None
+        server = milvus_server_version(milvus["milvus_uri"]) if milvus and not args.skip_concurrency else None
         previous = _read_previous(out / "bench.json")
         results = {
             "schema": SCHEMA, "complete": False, "date": _now(),
@@ -233,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
             "settings": {"docs": docs or "bundled article", "questions": str(Path(args.questions)),
                          "n_questions": len(questions), "rounds": args.rounds,
                          "cold_runs": args.cold_runs, "build_runs": args.build_runs,
-                         "sizes": sizes, "recall_sentences": args.recall_sentences},
+                         "sizes": sizes, "recall_sentences": args.recall_sentences,
+                         "clients": args.clients, "concurrency_questions": args.concurrency_questions,
+                         "backend": args.backend, **milvus, "milvus_server_version": server},
         }
         stage("loading the index of --docs (built once, then reused)")
         bot = QA.load(docs, index_dir=out / "indexes" / "docs", progress=not args.quiet)
@@ -243,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         results["settings"].update(model=bot.index.model_name, index_config=bot.index.manifest.config,
                                    base_chunks=len(bot.index.chunks))
         results["machine"].update(thread_facts(bot))
+        bots = {"embedded": bot}
+        if milvus and not args.skip_concurrency:   # now: an upload that fails fails at once
+            bots["milvus"] = load_milvus(bot, docs, bot.index.folder, milvus, progress=not args.quiet)
         cli = CliRunner()
 
         def section(key: str, skip: bool, run) -> None:
@@ -265,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
             bot, cli, questions, sizes, out, previous, args, save=save_scaling))
         section("formats", args.skip_formats,
                 lambda: bench_formats(bot, args.pdf_pages, args.build_runs))
+        section("concurrency", args.skip_concurrency, lambda: bench_concurrency(
+            bots, questions, args.clients, args.concurrency_questions, args.rounds))
         results["machine"].update(thread_facts(bot))  # torch may have loaded since
         results["complete"] = True
         write_json_atomic(out / "bench.json", results)
@@ -932,6 +1009,227 @@ def _write_plot(path: Path, sizes: list[dict], bot) -> None:
     finally:
         plt.close(fig)
         tmp.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------- 7. concurrency
+
+def milvus_options(args) -> dict:
+    """``QA.load``'s backend arguments for the Milvus run of section 7, with
+    the URI and collection filled in (``{}`` for ``--backend embedded``). The
+    flags are checked by ``qa.cli.backend_options``, as every edge's are
+    (``--milvus-uri`` without ``--backend milvus`` is an ``InputError``)."""
+    options = backend_options(args)
+    if not options:
+        return {}
+    uri = options["milvus_uri"]
+    collection = options["milvus_collection"]
+    return {"backend": "milvus",
+            "milvus_uri": uri if uri is not None else DEFAULT_MILVUS_URI,
+            "milvus_collection": collection if collection is not None else BENCH_COLLECTION}
+
+
+def milvus_server_version(uri: str) -> str | None:
+    """The version the Milvus server at ``uri`` reports ("milvus_lite-3.2.2"
+    for the test server); ``BackendError`` saying how to start one when none
+    answers."""
+    from pymilvus import MilvusClient
+
+    from qa import BackendError
+
+    try:
+        client = MilvusClient(uri=uri, token=os.environ.get(TOKEN_ENV, ""), timeout=10)
+        version = client.get_server_version()
+        client.close()
+    except Exception as exc:   # noqa: BLE001 - pymilvus and grpc raise many kinds; this is an edge
+        reason = " ".join(str(getattr(exc, "message", None) or exc or type(exc).__name__).split())[:200]
+        raise BackendError(f"no Milvus server answers at {uri!r} ({reason}): start one "
+                           f"(milvus-lite server --data-dir DIR --host 127.0.0.1 --port 19530) "
+                           f"or pass --milvus-uri") from None
+    return str(version) if version else None
+
+
+def load_milvus(bot, docs: list[str] | None, index_dir: Path, options: dict, *, progress: bool):
+    """A ``QA`` answering from Milvus: the index of ``docs`` in ``index_dir``
+    (already built: only loaded), uploaded to the collection (what it lacks),
+    with ``bot``'s models."""
+    from qa import QA
+
+    stage(f"concurrency: uploading the index of --docs to Milvus collection "
+          f"{options['milvus_collection']!r} at {options['milvus_uri']} (what it lacks)")
+    return QA.load(docs, index_dir=index_dir, progress=progress, **options, **shared_models(bot))
+
+
+@dataclass(frozen=True)
+class ClientRound:
+    """One timed round of section 7: every answered question's latency, the
+    round's wall time (all clients start together; it ends with the last),
+    the exceptions ``ask`` raised (``"Type: message"``) and how many replies'
+    answers differed from the question's reference answer."""
+    latencies_ms: tuple[float, ...]
+    wall_s: float
+    errors: tuple[str, ...] = ()
+    differing: int = 0
+    traceback: str | None = None   # of the first error
+
+
+def deal_questions(questions: list[str], clients: int, count: int, offset: int = 0) -> list[list[str]]:
+    """``count`` questions, from ``questions[offset % len]`` on, cycling, dealt
+    round robin to ``clients`` lists (their lengths differ by one at most).
+
+    >>> deal_questions(["a", "b", "c"], 2, 5, offset=1)
+    [['b', 'a', 'c'], ['c', 'b']]
+    """
+    if not questions:
+        raise InputError("no questions to ask")
+    dealt: list[list[str]] = [[] for _ in range(clients)]
+    for k in range(count):
+        dealt[k % clients].append(questions[(offset + k) % len(questions)])
+    return dealt
+
+
+def answer_text(reply) -> str | None:
+    """What a reply answers (None when it abstains): replies are compared by it."""
+    return reply.answer.text if reply.answer is not None else None
+
+
+def run_clients(bot, dealt: list[list[str]], reference: dict[str, str | None], warmup: str) -> ClientRound:
+    """One round: a thread per list of ``dealt``, all sharing ``bot``; each asks
+    ``warmup`` untimed, then, once all are ready, its questions one after the
+    other. An exception is counted, not raised (the bench is an edge, and
+    errors under concurrency are a finding); a reply is compared with
+    ``reference[question]``."""
+    ready = threading.Barrier(len(dealt) + 1)
+    latencies: list[float] = []
+    errors: list[str] = []
+    tracebacks: list[str] = []
+    differing = [0]
+    lock = threading.Lock()
+
+    def failed(exc: BaseException) -> None:
+        with lock:
+            errors.append(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+            tracebacks.append(traceback.format_exc())
+
+    def client(mine: list[str]) -> None:
+        try:
+            bot.ask(warmup)
+        except Exception as exc:   # noqa: BLE001 - counted, see the docstring
+            failed(exc)
+        finally:
+            ready.wait()
+        for question in mine:
+            t0 = time.perf_counter()
+            try:
+                reply = bot.ask(question)
+            except Exception as exc:   # noqa: BLE001
+                failed(exc)
+                continue
+            elapsed = (time.perf_counter() - t0) * 1000
+            with lock:
+                latencies.append(elapsed)
+                differing[0] += answer_text(reply) != reference.get(question)
+
+    threads = [threading.Thread(target=client, args=(mine,), daemon=True) for mine in dealt]
+    for t in threads:
+        t.start()
+    ready.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall_s = time.perf_counter() - t0
+    return ClientRound(tuple(latencies), wall_s, tuple(errors), differing[0],
+                       tracebacks[0] if tracebacks else None)
+
+
+def summarize_clients(clients: int, rounds: list[ClientRound]) -> dict:
+    """Section 7's figures for one client count: ``latency_ms`` (stats of every
+    answered question's latency, all rounds together), ``questions_per_s``
+    (stats of each round's answered questions / its wall time: p50 is the
+    median round), ``answered``, ``errors`` (warm-up questions' included) and
+    ``error_samples`` (the first ``ERROR_SAMPLES`` distinct messages),
+    ``first_traceback``, ``answers_differing``.
+
+    >>> summarize_clients(2, [ClientRound((10.0, 30.0), 0.5)])["questions_per_s"]["p50"]
+    4.0
+    """
+    errors = [e for r in rounds for e in r.errors]
+    return {"clients": clients, "rounds": len(rounds),
+            "answered": sum(len(r.latencies_ms) for r in rounds),
+            "latency_ms": stats(x for r in rounds for x in r.latencies_ms),
+            "questions_per_s": stats(len(r.latencies_ms) / r.wall_s for r in rounds if r.wall_s > 0),
+            "errors": len(errors), "error_samples": list(dict.fromkeys(errors))[:ERROR_SAMPLES],
+            "first_traceback": next((r.traceback for r in rounds if r.traceback), None),
+            "answers_differing": sum(r.differing for r in rounds)}
+
+
+def measure_concurrency(bot, questions: list[str], clients: list[int], per_round: int, rounds: int,
+                        *, label: str) -> dict:
+    """Section 7 for one backend: every question asked once, serially (the
+    warm-up, and each question's reference answer), then for each client
+    count ``rounds`` rounds of ``per_round`` questions (``deal_questions``,
+    each round going on where the last stopped)."""
+    stage(f"{label}: warm-up, every question once ({len(questions)})")
+    reference = {q: answer_text(bot.ask(q)) for q in dict.fromkeys(questions)}
+    runs = []
+    for n in clients:
+        done = []
+        for r in range(rounds):
+            stage(f"{label}: {n} client(s), round {r + 1}/{rounds} ({per_round} questions)")
+            dealt = deal_questions(questions, n, per_round, offset=r * per_round)
+            done.append(run_clients(bot, dealt, reference, warmup=questions[r % len(questions)]))
+        runs.append(summarize_clients(n, done))
+    return {"reference_answers": reference, "runs": runs}
+
+
+def backend_facts(bot) -> dict:
+    """Which backend ``bot`` answers from, and where (for the JSON)."""
+    from index.milvus import MilvusIndex
+
+    if not isinstance(bot.index, MilvusIndex):
+        return {"index": f"embedded ({bot.index.manifest.faiss} + bm25s)", "folder": str(bot.index.folder)}
+    settings = bot.index.settings
+    return {"index": "MilvusIndex", "uri": settings.uri, "collection": settings.collection}
+
+
+def bench_concurrency(bots: dict, questions: list[str], clients: list[int], per_round: int,
+                      rounds: int) -> dict:
+    """Section 7, for each backend of ``bots`` (``{"embedded": QA, "milvus": QA}``)."""
+    out = {"questions": len(questions), "clients": clients, "questions_per_round": per_round,
+           "rounds": rounds, "caveat": MILVUS_CAVEAT if "milvus" in bots else None, "backends": {}}
+    for name, bot in bots.items():
+        measured = measure_concurrency(bot, questions, clients, per_round, rounds,
+                                       label=f"concurrency {name}")
+        out["backends"][name] = {**backend_facts(bot), **measured}
+    embedded = out["backends"]["embedded"]["reference_answers"]
+    for name, backend in out["backends"].items():
+        backend["answers_unlike_embedded"] = sum(a != embedded.get(q) for q, a in
+                                                 backend["reference_answers"].items())
+    report(_concurrency_table(out))
+    return out
+
+
+def _concurrency_table(out: dict) -> str:
+    lines = [f"concurrency: N threads sharing one QA, {out['rounds']} round(s) of "
+             f"{out['questions_per_round']} questions per client count, after a warm-up",
+             f"  {'backend':<10}{'clients':>8}{'p50 ms':>9}{'p95 ms':>9}{'q/s':>9}"
+             f"{'errors':>8}{'differing':>11}"]
+    for name, backend in out["backends"].items():
+        for run in backend["runs"]:
+            lat, qps = run["latency_ms"] or {}, run["questions_per_s"] or {}
+            lines.append(f"  {name:<10}{run['clients']:>8}{_fmt(lat.get('p50'), ''):>9}"
+                         f"{_fmt(lat.get('p95'), ''):>9}{_fmt(qps.get('p50'), ''):>9}"
+                         f"{run['errors']:>8}{run['answers_differing']:>11}")
+            lines += [f"    error: {e}" for e in run["error_samples"]]
+    lines.append("  (latency: each question's bot.ask, all rounds; q/s: answered questions per "
+                 "second, median round;\n   differing: replies whose answer is not the one asked "
+                 "alone in the warm-up)")
+    for name, backend in out["backends"].items():
+        if name != "embedded":
+            lines.append(f"  {name}: {backend['answers_unlike_embedded']} of {len(backend['reference_answers'])} "
+                         f"questions answered otherwise than by the embedded backend")
+    if out["caveat"]:
+        lines.append(f"  caveat: {out['caveat']}")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ helpers

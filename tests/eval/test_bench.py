@@ -11,9 +11,11 @@ import io
 import json
 import math
 import sys
+import threading
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -79,6 +81,7 @@ def bench_run(tmp_path_factory, three_questions) -> Run:
         with redirect_stdout(stdout), redirect_stderr(stderr):
             code = bench.main(["--sizes", "1x,2x", "--rounds", "1", "--cold-runs", "1",
                                "--build-runs", "1", "--recall-sentences", "5", "--pdf-pages", "3",
+                               "--clients", "1,2", "--concurrency-questions", "4",
                                "--questions", str(three_questions), "--skip-ui", "-q",
                                "--out", str(root / "out")])
     finally:
@@ -132,6 +135,15 @@ def test_a_tiny_run_writes_every_section(bench_run):
     assert data["memory"]["cli_peak_rss_mb"] == cold["peak_rss_mb"]
     assert data["memory"]["ui"] is None   # --skip-ui
 
+    concurrency = data["concurrency"]
+    assert concurrency["caveat"] is None and list(concurrency["backends"]) == ["embedded"]
+    runs = concurrency["backends"]["embedded"]["runs"]
+    assert [r["clients"] for r in runs] == [1, 2]
+    for run in runs:
+        assert run["answered"] == 4 and run["errors"] == 0 and run["answers_differing"] == 0
+        assert_stats(run["latency_ms"])
+        assert_stats(run["questions_per_s"])
+
     scaling = data["scaling"]
     assert "docstrings" in scaling["corpus"]
     sizes = scaling["sizes"]
@@ -152,7 +164,8 @@ def test_a_tiny_run_writes_every_section(bench_run):
     assert (out / "scaling.png").read_bytes()[:8] == PNG_MAGIC
     assert not list(out.glob(".*tmp*")), "temporary files left behind"
 
-    for title in ("cold start", "warm latency", "index build", "memory", "scaling", "formats: a 3-page PDF"):
+    for title in ("cold start", "warm latency", "index build", "memory", "scaling", "formats: a 3-page PDF",
+                  "concurrency: N threads"):
         assert title in stdout
     assert "bench: cold start: run 1/1" in stderr
 
@@ -165,11 +178,11 @@ def test_the_ui_memory_path_and_index_reuse(bench_run, three_questions, monkeypa
     out = bench_run.out
     monkeypatch.setenv("XDG_CACHE_HOME", str(bench_run.cache))
     assert bench.main(["--skip-cold", "--skip-warm", "--skip-build", "--skip-scaling", "--skip-formats",
-                       "-q", "--questions", str(three_questions), "--out", str(out)]) == 0
+                       "--skip-concurrency", "-q", "--questions", str(three_questions), "--out", str(out)]) == 0
     data = json.loads((out / "bench.json").read_text(encoding="utf-8"))
     assert data["complete"] is True
     assert data["cold_start"] is data["warm"] is data["build"] is data["scaling"] is None
-    assert data["formats"] is None
+    assert data["formats"] is data["concurrency"] is None
     ui = data["memory"]["ui"]
     for key in ("peak_rss_mb", "rss_mb", "ready_s", "ask_ms"):
         assert isinstance(ui[key], (int, float)) and math.isfinite(ui[key]) and ui[key] > 0, key
@@ -202,12 +215,50 @@ def test_an_output_path_that_is_a_file_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("args", [["--sizes", "1,0"], ["--sizes", "x"], ["--sizes", ","],
                                   ["--sizes", "2y"], ["--sizes", "0x"],
                                   ["--rounds", "0"], ["--ui-timeout", "-1"],
-                                  ["--quick", "--sizes", "1"]])
+                                  ["--quick", "--sizes", "1"], ["--clients", "0"],
+                                  ["--clients", ","], ["--clients", "4,x"],
+                                  ["--concurrency-questions", "0"], ["--backend", "faiss"]])
 def test_bad_flags_are_usage_errors(args, capsys):
     with pytest.raises(SystemExit) as info:
         bench.main(args)
     assert info.value.code == 2
     assert "python -m eval.bench: error: argument" in capsys.readouterr().err
+
+
+def test_client_counts_are_deduplicated_in_order():
+    assert bench.build_parser().parse_args([]).clients == [1, 4, 8]
+    assert bench.build_parser().parse_args(["--clients", "8, 1,8,"]).clients == [8, 1]
+
+
+def test_milvus_options_fill_in_the_server_and_the_bench_s_own_collection():
+    parse = bench.build_parser().parse_args
+    assert bench.milvus_options(parse([])) == {}
+    assert bench.milvus_options(parse(["--backend", "milvus"])) == {
+        "backend": "milvus", "milvus_uri": "http://127.0.0.1:19530", "milvus_collection": "docqa_bench"}
+    given = parse(["--backend", "milvus", "--milvus-uri", "http://h:1", "--milvus-collection", "c"])
+    assert bench.milvus_options(given) == {"backend": "milvus", "milvus_uri": "http://h:1",
+                                           "milvus_collection": "c"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--milvus-uri", "http://127.0.0.1:1"], "error: --milvus-uri and --milvus-collection go with "
+                                             "--backend milvus"),
+    (["--clients", "4,8", "--concurrency-questions", "5"],
+     "error: --concurrency-questions must be at least the largest --clients (8), got 5"),
+])
+def test_bad_concurrency_settings_are_one_line_errors_before_anything_loads(args, message, tmp_path, capsys):
+    assert bench.main([*args, "--out", str(tmp_path / "out"), "-q"]) == 2
+    assert capsys.readouterr().err.splitlines() == [message]
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_milvus_server_is_a_one_line_error_saying_how_to_start_one(tmp_path, capsys):
+    uri = f"http://127.0.0.1:{bench.free_port()}"   # nothing listens there
+    assert bench.main(["--backend", "milvus", "--milvus-uri", uri, "--out", str(tmp_path / "out"),
+                       "-q"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: no Milvus server answers at {uri!r}"), err
+    assert "milvus-lite server --data-dir DIR" in err[0] and "--milvus-uri" in err[0]
 
 
 def test_sizes_are_deduplicated_and_resolved():
@@ -307,3 +358,95 @@ def test_stats_drops_missing_samples():
     assert bench.stats([None, None]) is None
     s = bench.stats([3.0, None, 1.0, 2.0])
     assert s["n"] == 3 and (s["min"], s["p50"], s["max"]) == (1.0, 2.0, 3.0)
+
+
+# ------------------------------------------------------------- concurrency, offline
+
+def test_questions_are_dealt_round_robin_and_cycled():
+    questions = ["a", "b", "c"]
+    dealt = bench.deal_questions(questions, 4, 10, offset=2)
+    assert [len(d) for d in dealt] == [3, 3, 2, 2]
+    assert "".join(d[k] for k in range(3) for d in dealt if k < len(d)) == "cabcabcabc"
+    assert bench.deal_questions(questions, 1, 3) == [["a", "b", "c"]]
+
+
+def test_client_figures_are_percentiles_and_throughput_per_round():
+    rounds = [bench.ClientRound(tuple(float(x) for x in range(1, 21)), 2.0),
+              bench.ClientRound((100.0,) * 10, 0.5, errors=("ValueError: x", "ValueError: x", "KeyError: 3"),
+                                differing=2, traceback="Traceback ...")]
+    out = bench.summarize_clients(4, rounds)
+    all_ms = list(range(1, 21)) + [100] * 10
+    assert out["clients"] == 4 and out["rounds"] == 2 and out["answered"] == 30
+    assert_stats(out["latency_ms"])
+    assert out["latency_ms"]["p50"] == pytest.approx(np.median(all_ms))
+    assert out["latency_ms"]["p95"] == pytest.approx(np.percentile(all_ms, 95))
+    assert out["latency_ms"]["n"] == 30
+    assert out["questions_per_s"]["n"] == 2   # one figure per round: 20/2.0 and 10/0.5
+    assert (out["questions_per_s"]["min"], out["questions_per_s"]["max"]) == (10.0, 20.0)
+    assert out["questions_per_s"]["p50"] == 15.0
+    assert out["errors"] == 3 and out["error_samples"] == ["ValueError: x", "KeyError: 3"]
+    assert out["first_traceback"] == "Traceback ..." and out["answers_differing"] == 2
+
+
+def test_a_round_with_nothing_answered_has_no_latency():
+    out = bench.summarize_clients(1, [bench.ClientRound((), 0.1, errors=("BackendError: down",))])
+    assert out["latency_ms"] is None and out["questions_per_s"]["p50"] == 0.0
+    assert out["answered"] == 0 and out["errors"] == 1
+
+
+class StubBot:
+    """Answers "q<i>" with "a<i>"; "bad" raises; records who asked what."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, str]] = []
+        self._lock = threading.Lock()
+
+    def ask(self, question: str):
+        with self._lock:
+            self.asked.append((threading.get_ident(), question))
+        if question == "bad":
+            raise ValueError("boom")
+        return SimpleNamespace(answer=SimpleNamespace(text=question.replace("q", "a")))
+
+
+def test_clients_ask_their_own_questions_on_their_own_threads_and_errors_are_counted():
+    bot = StubBot()
+    dealt = [["q1", "bad"], ["q2", "q3"], ["q4"]]
+    reference = {"q1": "a1", "q2": "a2", "q3": "something else", "q4": "a4"}
+    result = bench.run_clients(bot, dealt, reference, warmup="q0")
+    assert sorted(q for _, q in bot.asked) == ["bad", "q0", "q0", "q0", "q1", "q2", "q3", "q4"]
+    by_thread: dict[int, list[str]] = {}
+    for ident, q in bot.asked:
+        by_thread.setdefault(ident, []).append(q)
+    assert sorted(by_thread.values()) == [["q0", "q1", "bad"], ["q0", "q2", "q3"], ["q0", "q4"]]
+    assert len(result.latencies_ms) == 4 and all(x >= 0 for x in result.latencies_ms)
+    assert result.errors == ("ValueError: boom",) and "ValueError: boom" in result.traceback
+    assert result.differing == 1 and result.wall_s > 0
+
+
+def test_the_concurrency_section_on_the_fake_bot(fake_bot, capsys):
+    questions = ["Which city has the Met Office?", "Who is Mr. Smith?", "What funds the railway?"]
+    out = bench.bench_concurrency({"embedded": fake_bot}, questions, [1, 3], 7, 2)
+    assert out["caveat"] is None and list(out["backends"]) == ["embedded"]
+    embedded = out["backends"]["embedded"]
+    assert embedded["index"].startswith("embedded") and embedded["answers_unlike_embedded"] == 0
+    assert set(embedded["reference_answers"]) == set(questions)
+    assert [r["clients"] for r in embedded["runs"]] == [1, 3]
+    for run in embedded["runs"]:
+        assert run["answered"] == 14 and run["errors"] == 0 and run["answers_differing"] == 0
+        assert_stats(run["latency_ms"])
+        assert_stats(run["questions_per_s"])
+        assert run["latency_ms"]["n"] == 14 and run["questions_per_s"]["n"] == 2
+    printed = capsys.readouterr().out
+    assert "concurrency: N threads sharing one QA" in printed and "caveat" not in printed
+    for where, x in numbers(out):
+        assert math.isfinite(x) and x >= 0, where
+
+
+def test_a_milvus_run_carries_the_caveat(fake_bot, capsys):
+    # The fake bot stands in for the Milvus one: only the caveat's presence is checked.
+    out = bench.bench_concurrency({"embedded": fake_bot, "milvus": fake_bot}, ["Who is Mr. Smith?"],
+                                  [2], 2, 1)
+    assert out["caveat"] == bench.MILVUS_CAVEAT and "not the Milvus engine" in out["caveat"]
+    assert list(out["backends"]) == ["embedded", "milvus"]
+    assert f"caveat: {bench.MILVUS_CAVEAT}" in capsys.readouterr().out
