@@ -693,7 +693,7 @@ def bench_formats(bot, pages: int, runs: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="docqa-bench-pdf-") as tmp:
         path = Path(tmp) / f"sample-{pages}-pages.pdf"
         path.write_bytes(data)
-        stage(f"formats: indexing it end to end")
+        stage("formats: indexing it end to end")
         t0 = time.perf_counter()
         built = QA.load([path], index_dir=Path(tmp) / "index", progress=False, **shared_models(bot))
         index_s = time.perf_counter() - t0

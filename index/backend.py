@@ -9,8 +9,8 @@ Two backends implement it:
   reach the server reads answers from what it returns.
 
 Writing differs: the embedded index is built whole (``index.build``); a
-Milvus collection is written row by row (``index.milvus.add_chunks``: each
-chunk with its vector and its pack) by ``index.milvus.sync``, which uploads
+Milvus collection is written row by row (``index.milvus_upload.add_chunks``:
+each chunk with its vector and its pack) by ``index.milvus_upload.sync``, which uploads
 what an embedded build holds and the collection lacks.
 
 Retrieval (``qa.retrieve``) fuses the two rankings with the same

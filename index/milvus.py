@@ -17,12 +17,9 @@ An index is three collections, named after ``MilvusSettings.collection``:
 - ``<name>_vocab``: the sentence frequency of each term (the reader's IDF)
   and the vector of each content lemma.
 
-``sync`` uploads what an embedded index (the local build, ``index.build``)
-holds and the collection lacks, by document: documents are keyed by their
-name and text's hash, rows by ids made from that key, and every write is an
-upsert, so a run stopped anywhere is finished by the next one, with nothing
-duplicated. ``MilvusIndex`` searches the collection; its ``reader_view``
-reads answers from what Milvus returns alone.
+This module connects, makes the collections and searches them:
+``MilvusIndex``, whose ``reader_view`` reads answers from what Milvus
+returns alone. ``index.milvus_upload.sync`` writes them.
 """
 
 from __future__ import annotations
@@ -30,20 +27,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 import numpy as np
 
 from index.analysis import ANALYSIS_VERSION
 from index.errors import BackendError, IndexMismatchError, IndexNotFoundError, InputError
 from index.lexical import tokenize
-from index.payload import PACK_VERSION, ReaderView, document_bases, pack_chunk, unpack
+from index.payload import PACK_VERSION, ReaderView, unpack
 from index.types import Chunk, Document, Hit, Region
 
 log = logging.getLogger(__name__)
@@ -52,10 +46,6 @@ DEFAULT_URI = "http://127.0.0.1:19530"
 DEFAULT_COLLECTION = "docqa"
 TOKEN_ENV = "DOCQA_MILVUS_TOKEN"       # "user:password" or an API key, never on the command line
 SCHEMA_VERSION = 1
-CHUNK_BITS = 20                        # a chunk id is (document number << 20) | its ordinal
-UPLOAD_BATCH = 128                     # chunks per upsert
-VOCAB_BATCH = 2000                     # vocabulary rows per upsert
-PIECE_CHARS = 16_000                   # a document record's text per row (4 bytes a character at most)
 MAX_VARCHAR = 65_535                   # Milvus' longest VARCHAR
 DOCUMENT_CACHE = 16
 PACK_CACHE = 4096
@@ -65,7 +55,8 @@ META = "#meta"
 
 @dataclass(frozen=True)
 class MilvusSettings:
-    """Where the collection lives. ``token``: default ``$DOCQA_MILVUS_TOKEN``."""
+    """Where the collection lives. ``token``: "user:password" or an API key
+    (the edges read it from ``$DOCQA_MILVUS_TOKEN``: ``TOKEN_ENV``)."""
     uri: str = DEFAULT_URI
     collection: str = DEFAULT_COLLECTION
     token: str | None = field(default=None, repr=False)
@@ -94,34 +85,12 @@ def encode_terms(terms: list[str]) -> str:
     return " ".join(t.replace(".", "d").replace(",", "c") for t in terms)
 
 
-def document_key(doc_id: str, sha256: str, settings: str = "") -> str:
-    """A document's key: its name, its text's hash and the build ``settings``
-    (``build_settings``): a changed text, or chunks cut another way, make a
-    new document."""
-    text = f"{doc_id}\0{sha256}\0{settings}"
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def build_settings(index) -> str:
-    """What, besides its text, decides a document's rows: the index's build
-    settings (less those that only change how it is searched) and versions."""
-    from index.search import SEARCH_SETTINGS
-
-    config = {k: v for k, v in index.manifest.config.items() if k not in SEARCH_SETTINGS}
-    return json.dumps([config, ANALYSIS_VERSION, PACK_VERSION], sort_keys=True)
-
-
 def vocab_key(kind: str, word: str) -> str:
     """The vocabulary row of ``word``: ``kind`` ("t" for a term's frequency,
     "l" for a lemma's vector) and a hash of the word, so no word needs
     quoting in a filter and every key has one length."""
     digest = hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
     return f"{kind}:{digest}"
-
-
-def chunk_id_base(key: str) -> int:
-    """The first chunk id of the document ``key`` (40 bits of its hash, then 20 of ordinal)."""
-    return int(key[:10], 16) << CHUNK_BITS
 
 
 def connect(settings: MilvusSettings):
@@ -134,9 +103,8 @@ def connect(settings: MilvusSettings):
     # pymilvus logs each failed call with its traceback; a failure here becomes
     # one line (BackendError) that says the same.
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-    token = settings.token if settings.token is not None else os.environ.get(TOKEN_ENV, "")
     try:
-        client = MilvusClient(uri=settings.uri, token=token, timeout=settings.timeout)
+        client = MilvusClient(uri=settings.uri, token=settings.token or "", timeout=settings.timeout)
         client.list_collections()
     except Exception as exc:   # noqa: BLE001 - pymilvus and grpc raise many kinds
         raise BackendError(f"cannot reach Milvus at {settings.uri!r}: {_reason(exc)}") from None
@@ -149,7 +117,7 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-class _Calls:
+class Calls:
     """The client's calls, each turning a failure into one ``BackendError``
     that says what was being done (``doing``)."""
 
@@ -181,7 +149,7 @@ class _Calls:
         return call
 
 
-def _create(db: _Calls, settings: MilvusSettings, dim: int) -> None:
+def create_collections(db: Calls, settings: MilvusSettings, dim: int) -> None:
     from pymilvus import DataType, Function, FunctionType
 
     chunks, docs, vocab = settings.names
@@ -228,14 +196,14 @@ def _create(db: _Calls, settings: MilvusSettings, dim: int) -> None:
         db.create_collection(vocab, schema=s, index_params=ip)
 
 
-def _load(db: _Calls, settings: MilvusSettings) -> None:
+def load_collections(db: Calls, settings: MilvusSettings) -> None:
     """Load the collections into the server's memory (a restarted server has them released)."""
     for name in settings.names:
         if db.has_collection(name):
             db.load_collection(name)
 
 
-def read_meta(db: _Calls, settings: MilvusSettings) -> dict | None:
+def read_meta(db: Calls, settings: MilvusSettings) -> dict | None:
     """The collection's ``#meta`` record, None when it has none yet."""
     rows = db.query(settings.names[1], ids=[META], output_fields=["data"])
     return json.loads(rows[0]["data"]) if rows else None
@@ -256,188 +224,7 @@ def check_meta(meta: dict, settings: MilvusSettings, model: str | None, dim: int
             f"index uses {model!r} ({dim} dimensions): give another --milvus-collection or drop it")
 
 
-@dataclass(frozen=True)
-class SyncReport:
-    added: int        # documents uploaded
-    removed: int      # documents deleted
-    kept: int         # documents already there
-    seconds: float
-
-
-def sync(index, settings: MilvusSettings, *, progress: bool = True) -> SyncReport:
-    """Make the Milvus collection of ``settings`` hold exactly the documents of
-    the embedded ``index``: upload those it lacks (chunk rows in batches, then
-    the document's text, then its ``done`` row), delete those it has but
-    ``index`` has not, and refresh the term frequencies and counts when
-    anything changed. Resumable: run again after a failure and it finishes,
-    writing nothing twice. Raises ``BackendError`` (one line) when the server
-    cannot be reached or stops answering, ``IndexMismatchError`` when the
-    collection holds another model's vectors."""
-    t0 = time.perf_counter()
-    db = _Calls(connect(settings), settings)
-    try:
-        report = _sync(db, index, settings, progress=progress, t0=t0)
-    except BackendError as exc:
-        raise BackendError(f"{exc}; run the same command again to resume (documents already "
-                           "uploaded are kept)") from None
-    log.info("Milvus collection %r at %s: %d document(s) uploaded, %d removed, %d already there "
-             "(%.1f s).", settings.collection, settings.uri, report.added, report.removed,
-             report.kept, report.seconds)
-    return report
-
-
-def _sync(db: _Calls, index, settings: MilvusSettings, *, progress: bool, t0: float) -> SyncReport:
-    from tqdm.auto import tqdm
-
-    chunks_c, docs_c, vocab_c = settings.names
-    db.doing = "creating"
-    meta = None
-    if db.has_collection(docs_c):
-        _load(db, settings)
-        meta = read_meta(db, settings)
-    if meta is not None:
-        check_meta(meta, settings, index.model_name, index.dim)
-    _create(db, settings, index.dim)
-    _load(db, settings)
-    if meta is None:
-        meta = {"schema": SCHEMA_VERSION, "analysis": ANALYSIS_VERSION, "pack": PACK_VERSION,
-                "model": index.model_name, "dim": index.dim, "documents": 0, "chunks": 0,
-                "sentences": 0}
-        _upsert_meta(db, settings, meta)
-        db.flush(docs_c)
-
-    db.doing = "listing the documents of"
-    records = index.tables.records
-    build = build_settings(index)
-    wanted = {document_key(r.doc_id, r.sha256, build): row for row, r in enumerate(records)}
-    rows = _query_all(db, docs_c, 'kind in ["started", "done"]', ["key", "kind", "doc_key"])
-    done = {r["doc_key"] for r in rows if r["kind"] == "done"}
-    present = {r["doc_key"] for r in rows}
-    removed = sorted(present - set(wanted))
-    db.doing = "deleting old documents from"
-    for key in removed:
-        db.delete(docs_c, filter=f'doc_key == "{key}" and kind == "done"')   # not whole from now on
-        db.delete(chunks_c, filter=f'doc_key == "{key}"')
-        db.delete(docs_c, filter=f'doc_key == "{key}"')
-    todo = [key for key in wanted if key not in done]
-    chunk_docs = np.asarray(index.chunks.doc_ids())
-    bases = document_bases(index)
-    total = int(sum(np.count_nonzero(chunk_docs == wanted[k]) for k in todo))
-    with tqdm(total=total, desc="Uploading to Milvus", unit="chunk", leave=False,
-              disable=not progress or not total) as bar:
-        for key in todo:
-            _upload_document(db, settings, index, key, wanted[key], chunk_docs, bases, bar)
-    if removed or todo or meta.get("documents") != len(wanted):
-        db.doing = "writing the term frequencies of"
-        _write_vocab_df(db, settings, index.sentence_df)
-        meta.update(documents=len(wanted), chunks=len(index.chunks), sentences=len(index.sentences),
-                    updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        _upsert_meta(db, settings, meta)
-    db.doing = "flushing"
-    for name in settings.names:
-        db.flush(name)
-    return SyncReport(len(todo), len(removed), len(wanted) - len(todo), time.perf_counter() - t0)
-
-
-def _upsert_meta(db: _Calls, settings: MilvusSettings, meta: dict) -> None:
-    db.upsert(settings.names[1], [{"key": META, "kind": "meta", "doc_key": "", "piece": -1,
-                                   "data": json.dumps(meta), "vector": [0.0, 0.0]}])
-
-
-def _upload_document(db: _Calls, settings: MilvusSettings, index, key: str, row: int,
-                     chunk_docs: np.ndarray, bases: np.ndarray, bar) -> None:
-    chunks_c, docs_c, vocab_c = settings.names
-    r = index.tables.records[row]
-    db.doing = f"uploading {r.doc_id!r} to"
-    db.upsert(docs_c, [{"key": f"{key}:started", "kind": "started", "doc_key": key, "piece": -1,
-                        "data": "", "vector": [0.0, 0.0]}])
-    ids = np.flatnonzero(chunk_docs == row)
-    if len(ids) >= 1 << CHUNK_BITS:
-        raise InputError(f"{r.doc_id!r} has {len(ids):,} chunks; the Milvus backend takes at most "
-                         f"{(1 << CHUNK_BITS) - 1:,} per document")
-    base = chunk_id_base(key)
-    analysis = index.analysis
-    lemmas: set[str] = set()
-    for lo in range(0, len(ids), UPLOAD_BATCH):
-        batch = ids[lo:lo + UPLOAD_BATCH]
-        vectors = index.chunk_vectors(batch)
-        out = []
-        for k, (cid, vector) in enumerate(zip(batch.tolist(), vectors)):
-            chunk = index.chunks[cid]
-            payload = pack_chunk(index, cid, bases)
-            lemmas.update(unpack(payload).lemmas)
-            out.append(ChunkRow(base + lo + k, key, chunk, vector, payload))
-        add_chunks(db, settings, out)
-        bar.update(len(batch))
-    words = sorted(lemmas)
-    for lo in range(0, len(words), VOCAB_BATCH):
-        db.upsert(vocab_c, [{"key": vocab_key("l", w), "kind": "l", "df": 0,
-                             "vector": analysis.lemma_vector(w).tolist()} for w in words[lo:lo + VOCAB_BATCH]])
-    doc = index.documents[r.doc_id]
-    record = json.dumps({"doc_id": doc.doc_id, "title": doc.title, "path": doc.path,
-                         "sha256": doc.sha256, "size": doc.size, "text": doc.text,
-                         "regions": [[g.kind, g.label, g.start, g.end] for g in doc.regions]},
-                        ensure_ascii=False)
-    pieces = [record[i:i + PIECE_CHARS] for i in range(0, len(record), PIECE_CHARS)]
-    for lo in range(0, len(pieces), 16):
-        db.upsert(docs_c, [{"key": f"{key}:{i}", "kind": "piece", "doc_key": key, "piece": i,
-                            "data": p, "vector": [0.0, 0.0]}
-                           for i, p in enumerate(pieces[lo:lo + 16], start=lo)])
-    # The row that says the document is whole goes last: a write is in the
-    # server's log once it is acknowledged (milvus-lite's write-ahead log, a
-    # cluster's message log), so a run stopped before it redoes the document.
-    db.upsert(docs_c, [{"key": f"{key}:done", "kind": "done", "doc_key": key, "piece": len(pieces),
-                        "data": json.dumps({"doc_id": doc.doc_id, "title": doc.title,
-                                            "chunks": len(ids)}, ensure_ascii=False),
-                        "vector": [0.0, 0.0]}])
-
-
-@dataclass(frozen=True)
-class ChunkRow:
-    """One chunk as the collection stores it: its id there, its document's
-    key, the chunk, its vector and its pack (``index.payload``)."""
-    row_id: int
-    doc_key: str
-    chunk: Chunk
-    vector: np.ndarray
-    payload: str
-
-
-def add_chunks(db: _Calls, settings: MilvusSettings, rows: list[ChunkRow]) -> None:
-    """Write ``rows`` (an upsert: writing a row again replaces it). Its BM25
-    vector is made by Milvus from the chunk's terms (``encode_terms``)."""
-    db.upsert(settings.names[0], [
-        {"id": r.row_id, "vector": np.asarray(r.vector, dtype=np.float32).tolist(),
-         "terms": encode_terms(tokenize(r.chunk.text)), "doc_key": r.doc_key, "doc_id": r.chunk.doc_id,
-         "start": r.chunk.start, "end": r.chunk.end, "text": r.chunk.text, "payload": r.payload}
-        for r in rows])
-
-
-def _write_vocab_df(db: _Calls, settings: MilvusSettings, sentence_df: Mapping[str, int]) -> None:
-    vocab_c = settings.names[2]
-    terms = sorted(sentence_df)
-    dim = None
-    for lo in range(0, len(terms), VOCAB_BATCH):
-        if dim is None:
-            dim = _vocab_dim(db, settings)
-        zero = [0.0] * dim
-        db.upsert(vocab_c, [{"key": vocab_key("t", t), "kind": "t", "df": int(sentence_df[t]), "vector": zero}
-                            for t in terms[lo:lo + VOCAB_BATCH]])
-    keep = {vocab_key("t", t) for t in terms}
-    stale = [r["key"] for r in _query_all(db, vocab_c, 'kind == "t"', ["key"]) if r["key"] not in keep]
-    for lo in range(0, len(stale), VOCAB_BATCH):
-        db.delete(vocab_c, ids=stale[lo:lo + VOCAB_BATCH])
-
-
-def _vocab_dim(db: _Calls, settings: MilvusSettings) -> int:
-    info = db.describe_collection(settings.names[2])
-    for f in info.get("fields", []):
-        if f.get("name") == "vector":
-            return int(f.get("params", {}).get("dim"))
-    raise BackendError(f"Milvus collection {settings.names[2]!r} has no vector field")
-
-
-def _query_all(db: _Calls, name: str, filter: str, fields: list[str], batch: int = 4096) -> list[dict]:
+def query_all(db: Calls, name: str, filter: str, fields: list[str], batch: int = 4096) -> list[dict]:
     """Every row matching ``filter``, read ``batch`` at a time (an iterator:
     Milvus caps a plain query's offset plus limit at 16,384 rows)."""
     it = db.query_iterator(name, batch_size=batch, filter=filter, output_fields=fields)
@@ -480,7 +267,7 @@ class MilvusDocuments(Mapping):
     """``{doc_id: Document}`` over the collection: the names are read once,
     a document's text when it is asked for (the last 16 are kept)."""
 
-    def __init__(self, db: _Calls, settings: MilvusSettings) -> None:
+    def __init__(self, db: Calls, settings: MilvusSettings) -> None:
         self._db, self._settings = db, settings
         self._cache = _Lru(DOCUMENT_CACHE)
         self.refresh()
@@ -488,7 +275,7 @@ class MilvusDocuments(Mapping):
     def refresh(self) -> None:
         """Read the list of documents again (another process may have synced)."""
         self._db.doing = "listing the documents of"
-        rows = _query_all(self._db, self._settings.names[1], 'kind == "done"', ["doc_key", "data", "piece"])
+        rows = query_all(self._db, self._settings.names[1], 'kind == "done"', ["doc_key", "data", "piece"])
         keys = {}
         for r in rows:
             keys[json.loads(r["data"])["doc_id"]] = (r["doc_key"], int(r["piece"]))
@@ -552,7 +339,7 @@ class MilvusIndex:
     build it was uploaded from, when there is one (None for a query process
     that only connects)."""
 
-    def __init__(self, db: _Calls, settings: MilvusSettings, meta: dict, *, folder=None,
+    def __init__(self, db: Calls, settings: MilvusSettings, meta: dict, *, folder=None,
                  manifest=None) -> None:
         self._db, self.settings, self.meta = db, settings, meta
         self.model_name, self.dim = meta["model"], int(meta["dim"])
@@ -667,12 +454,12 @@ def open_milvus(settings: MilvusSettings, *, model_name: str | None = None, dim:
     when it does not exist or holds no document yet; ``IndexMismatchError``
     when it is not of ``model_name``/``dim`` (when given); ``BackendError``
     when the server cannot be reached."""
-    db = _Calls(connect(settings), settings)
+    db = Calls(connect(settings), settings)
     db.doing = "opening"
     if not all(db.has_collection(n) for n in settings.names):
         raise IndexNotFoundError(f"no docqa collection {settings.collection!r} at {settings.uri!r}: "
                                  "build it with python -m qa index PATH ... --backend milvus")
-    _load(db, settings)
+    load_collections(db, settings)
     meta = read_meta(db, settings)
     if meta is None:
         raise IndexNotFoundError(f"Milvus collection {settings.collection!r} at {settings.uri!r} "

@@ -266,7 +266,8 @@ class QA:
         index = open_index(documents, Path(index_dir).expanduser(), config=config,
                            embedder=embedder, progress=progress)
         if settings is not None:
-            from index.milvus import open_milvus, sync
+            from index.milvus import open_milvus
+            from index.milvus_upload import sync
 
             sync(index, settings, progress=progress)
             index = open_milvus(settings, model_name=index.model_name, dim=index.dim,
@@ -496,10 +497,11 @@ def milvus_settings(backend, uri, collection):
         if uri is not None or collection is not None:
             raise InputError("milvus_uri and milvus_collection need backend='milvus'")
         return None
-    from index.milvus import DEFAULT_COLLECTION, DEFAULT_URI, MilvusSettings
+    from index.milvus import DEFAULT_COLLECTION, DEFAULT_URI, TOKEN_ENV, MilvusSettings
 
     return MilvusSettings(uri if uri is not None else DEFAULT_URI,
-                          collection if collection is not None else DEFAULT_COLLECTION)
+                          collection if collection is not None else DEFAULT_COLLECTION,
+                          token=os.environ.get(TOKEN_ENV) or None)
 
 
 def default_threshold() -> float:

@@ -10,7 +10,7 @@ import pytest
 from index.config import IndexConfig
 from index.payload import MAX_PACK_BYTES, ReaderView, document_bases, pack_chunk, unpack
 from qa import QA
-from tests.milvus.test_milvus import QUESTIONS, answers
+from tests.milvus.test_milvus import answers
 
 
 class PackedIndex:

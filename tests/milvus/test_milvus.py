@@ -14,10 +14,10 @@ import pytest
 
 from index.config import IndexConfig
 from index.errors import BackendError, IndexMismatchError, IndexNotFoundError, InputError
-from index.milvus import (MilvusIndex, MilvusSettings, _Calls, _create, _query_all, _upsert_meta,
-                          connect, open_milvus, read_meta, sync)
+from index.milvus import (Calls, MilvusIndex, MilvusSettings, connect, create_collections, open_milvus,
+                          query_all, read_meta)
+from index.milvus_upload import sync, upsert_meta
 from qa import QA
-from tests.conftest import write_corpus
 from tests.milvus_server import MilvusServer, free_port
 
 QUESTIONS = ["How much did the rail agency invest?", "Who is the agency's spokesman?",
@@ -47,11 +47,11 @@ def answers(bot: QA, questions=QUESTIONS) -> list:
 def rows(uri: str, collection: str) -> dict[str, list]:
     """Every row id of the three collections."""
     settings = MilvusSettings(uri, collection)
-    db = _Calls(connect(settings), settings)
+    db = Calls(connect(settings), settings)
     chunks, docs, vocab = settings.names
-    return {"chunks": [r["id"] for r in _query_all(db, chunks, "id >= 0", ["id"])],
-            "docs": [(r["key"], r["kind"]) for r in _query_all(db, docs, 'key != ""', ["key", "kind"])],
-            "vocab": [r["key"] for r in _query_all(db, vocab, 'key != ""', ["key"])]}
+    return {"chunks": [r["id"] for r in query_all(db, chunks, "id >= 0", ["id"])],
+            "docs": [(r["key"], r["kind"]) for r in query_all(db, docs, 'key != ""', ["key", "kind"])],
+            "vocab": [r["key"] for r in query_all(db, vocab, 'key != ""', ["key"])]}
 
 
 def test_the_collection_answers_as_the_embedded_index(corpus_dir, fake_embedder, tmp_path,
@@ -124,7 +124,7 @@ def test_a_second_load_uploads_nothing_and_a_change_only_what_changed(corpus_dir
     assert reply.answers and reply.answers[0].text == "Silver"
     assert {h.chunk.doc_id for h in bot.ask("Always carry an umbrella in London?").passages} <= \
         {"money.txt", "notes/trains.md"}
-    assert read_meta(_Calls(connect(settings), settings), settings)["documents"] == 2
+    assert read_meta(Calls(connect(settings), settings), settings)["documents"] == 2
 
 
 def test_an_unreachable_server_is_one_line_naming_it(corpus_dir, fake_embedder, tmp_path):
@@ -185,11 +185,11 @@ def test_a_collection_that_is_not_docqas_is_refused(milvus_uri, collection, fake
     settings = MilvusSettings(milvus_uri, collection)
     with pytest.raises(IndexNotFoundError, match="no docqa collection"):
         QA.connect(milvus_uri, collection=collection, embedder=fake_embedder)
-    db = _Calls(connect(settings), settings)
-    _create(db, settings, 32)
+    db = Calls(connect(settings), settings)
+    create_collections(db, settings, 32)
     with pytest.raises(IndexNotFoundError, match="not a docqa index"):
         open_milvus(settings)
-    _upsert_meta(db, settings, {"schema": 99, "model": "fake-32", "dim": 32})
+    upsert_meta(db, settings, {"schema": 99, "model": "fake-32", "dim": 32})
     with pytest.raises(IndexMismatchError, match="written by another docqa"):
         open_milvus(settings)
 
@@ -229,7 +229,7 @@ def test_a_collection_survives_a_server_restart(corpus_dir, fake_embedder, tmp_p
 
 def test_a_server_that_dies_mid_build_is_resumed_without_duplicates(corpus_dir, fake_embedder,
                                                                   tmp_path, own_server, monkeypatch):
-    import index.milvus as milvus
+    import index.milvus_upload as milvus
 
     embedded = load(corpus_dir, fake_embedder, tmp_path)
     packed = []
@@ -291,8 +291,8 @@ def test_dense_top_10_equals_exact_search_on_10000_vectors(milvus_uri, collectio
     vectors = rng.standard_normal((n, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     settings = MilvusSettings(milvus_uri, collection)
-    db = _Calls(connect(settings), settings)
-    _create(db, settings, dim)
+    db = Calls(connect(settings), settings)
+    create_collections(db, settings, dim)
     meta = {"schema": 1, "model": "random", "dim": dim, "documents": 0, "chunks": n, "sentences": 0}
     for lo in range(0, n, 1000):
         db.upsert(settings.names[0], [{"id": i, "vector": vectors[i].tolist(), "terms": "", "doc_key": "",
