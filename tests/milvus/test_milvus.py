@@ -406,3 +406,15 @@ def test_without_a_server_the_milvus_tests_fail_saying_so(tmp_path):
     assert out.returncode == 1, out.stdout[-2000:]
     assert f"$DOCQA_MILVUS_URI is '{uri}', and no Milvus server answers there" in out.stdout
     assert "1 error" in out.stdout and "skipped" not in out.stdout
+
+
+def test_the_token_comes_from_the_environment_and_is_never_shown(monkeypatch):
+    from qa.api import milvus_settings
+
+    monkeypatch.setenv("DOCQA_MILVUS_TOKEN", "root:s3cret")
+    settings = milvus_settings("milvus", None, None)
+    assert settings.token == "root:s3cret" and settings.uri == "http://127.0.0.1:19530"
+    assert "s3cret" not in repr(settings) and settings.collection == "docqa"
+    monkeypatch.delenv("DOCQA_MILVUS_TOKEN")
+    assert milvus_settings("milvus", "https://milvus.example:443", "docs_v2").token is None
+    assert milvus_settings("embedded", None, None) is None
