@@ -347,7 +347,7 @@ class MilvusIndex:
         self.sentence_count = int(meta["sentences"])
         self.documents = MilvusDocuments(db, settings)
         self.chunks = _Chunks(self, int(meta["chunks"]))
-        self._packs: _Lru = _Lru(PACK_CACHE)     # chunk_id -> (Chunk, Pack)
+        self._packs: _Lru = _Lru(PACK_CACHE)     # chunk_id -> (Chunk, Pack, vector)
         self._lemmas: _Lru = _Lru(LEMMA_CACHE)   # lemma -> vector (a model's vectors never change)
 
     def refresh(self) -> None:
@@ -384,11 +384,12 @@ class MilvusIndex:
         return sorted((h for h in hits if h[1] > 0), key=lambda h: (-h[1], h[0]))
 
     def chunk_vectors(self, chunk_ids) -> np.ndarray:
+        """Read with the chunks' packs (``qa.retrieve`` asks for the vectors of
+        passages BM25 alone found, then for those passages: one round trip)."""
         ids = [int(i) for i in chunk_ids]
-        self._db.doing = "reading vectors from"
-        rows = {int(r["id"]): r["vector"] for r in
-                self._db.query(self.settings.names[0], ids=ids, output_fields=["vector"])}
-        return np.asarray([rows[i] for i in ids], dtype=np.float32).reshape(len(ids), self.dim)
+        self._fetch([i for i in dict.fromkeys(ids) if i not in self._packs])
+        vectors = [self._entry(i)[2] for i in ids]
+        return np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
 
     def fetch_chunks(self, chunk_ids) -> list[Chunk]:
         ids = [int(i) for i in chunk_ids]
@@ -396,13 +397,13 @@ class MilvusIndex:
         return [self._entry(i)[0] for i in ids]
 
     def _fetch(self, ids: list[int]) -> dict:
-        """Read the rows ``ids`` (chunk and pack) into the cache; returns them."""
+        """Read the rows ``ids`` (chunk, pack, vector) into the cache; returns them."""
         found = {}
         if not ids:
             return found
         self._db.doing = "reading passages from"
-        for r in self._db.query(self.settings.names[0], ids=ids,
-                                output_fields=["doc_key", "doc_id", "start", "end", "text", "payload"]):
+        fields = ["doc_key", "doc_id", "start", "end", "text", "payload", "vector"]
+        for r in self._db.query(self.settings.names[0], ids=ids, output_fields=fields):
             if self.documents.key_of(r["doc_id"]) != r["doc_key"]:
                 self.refresh()   # a document another process added or changed since
             chunk = Chunk(r["doc_id"], int(r["id"]), int(r["start"]), int(r["end"]), r["text"])
@@ -411,12 +412,12 @@ class MilvusIndex:
             except ValueError as exc:
                 raise BackendError(f"Milvus collection {self.settings.collection!r}: passage "
                                    f"{chunk.chunk_id} is damaged: {exc}") from None
-            found[chunk.chunk_id] = (chunk, pack)
-            self._packs.put(chunk.chunk_id, (chunk, pack))
+            found[chunk.chunk_id] = (chunk, pack, np.asarray(r["vector"], dtype=np.float32))
+            self._packs.put(chunk.chunk_id, found[chunk.chunk_id])
         return found
 
     def _entry(self, chunk_id: int):
-        """``(Chunk, Pack)`` of a fetched chunk (fetched again if it has left the cache)."""
+        """``(Chunk, Pack, vector)`` of a chunk (fetched again if it has left the cache)."""
         entry = self._packs.get(chunk_id)
         if entry is None:
             fetched = self._fetch([chunk_id])
