@@ -140,8 +140,8 @@ from index.files import write_json_atomic
 from index.milvus import DEFAULT_URI as DEFAULT_MILVUS_URI
 from index.milvus import TOKEN_ENV
 from qa import InputError
-from qa.api import BACKENDS
 from qa.cli import EXIT_USAGE, backend_options, bounded, positive_int, setup_logging
+from qa.config import BACKENDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_QUESTIONS = ROOT / "tests" / "data" / "china-kazakhstan.dev.jsonl"
@@ -1032,19 +1032,16 @@ def milvus_server_version(uri: str) -> str | None:
     """The version the Milvus server at ``uri`` reports ("milvus_lite-3.2.2"
     for the test server); ``BackendError`` saying how to start one when none
     answers."""
-    from pymilvus import MilvusClient
-
+    from index.milvus import MilvusSettings, connect
     from qa import BackendError
 
     try:
-        client = MilvusClient(uri=uri, token=os.environ.get(TOKEN_ENV, ""), timeout=10)
-        version = client.get_server_version()
-        client.close()
-    except Exception as exc:   # noqa: BLE001 - pymilvus and grpc raise many kinds; this is an edge
-        reason = " ".join(str(getattr(exc, "message", None) or exc or type(exc).__name__).split())[:200]
-        raise BackendError(f"no Milvus server answers at {uri!r} ({reason}): start one "
-                           f"(milvus-lite server --data-dir DIR --host 127.0.0.1 --port 19530) "
-                           f"or pass --milvus-uri") from None
+        client = connect(MilvusSettings(uri, token=os.environ.get(TOKEN_ENV) or None, timeout=10))
+    except BackendError as exc:
+        raise BackendError(f"{exc}: start one (milvus-lite server --data-dir DIR --host 127.0.0.1 "
+                           "--port 19530) or pass --milvus-uri") from None
+    version = client.get_server_version()
+    client.close()
     return str(version) if version else None
 
 

@@ -10,8 +10,8 @@ Importing ``qa`` is cheap: torch and sentence-transformers load on first use.
 """
 
 from index.config import IndexConfig
-from index.errors import (BackendError, DocqaError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, IngestError,
-                          InputError, WriteError)
+from index.errors import (BackendError, DocqaError, IndexCorruptError, IndexMismatchError,
+                          IndexNotFoundError, IngestError, InputError, WriteError)
 from qa.api import QA, QuestionError
 from qa.types import ABSTENTION, Answer, Reply
 

@@ -19,7 +19,7 @@ from index.errors import IndexMismatchError, IndexNotFoundError, InputError, Wri
 from index.ingest import load_documents
 from index.store import Index, load_index, open_index
 from index.types import Hit
-from qa.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_TOP_K, MAX_QUESTION_CHARS
+from qa.config import BACKENDS, DEFAULT_MAX_FILE_BYTES, DEFAULT_TOP_K, MAX_QUESTION_CHARS
 from qa.followup import Turn, resolve
 from qa.storage import cache_root, index_dir_for, no_index, read_calibration, write_calibration
 from qa.question import NAME_KINDS, analyze_question
@@ -482,9 +482,6 @@ class QA:
             replies.append(Reply(text, best, tuple(answers), tuple(hits), query=text,
                                  timings=timings))
         return replies
-
-
-BACKENDS = ("embedded", "milvus")
 
 
 def milvus_settings(backend, uri, collection):

@@ -25,7 +25,7 @@ import textwrap
 import time
 
 from index.errors import InputError
-from qa.config import DEFAULT_MAX_FILE_MB, DEFAULT_TOP_K, MB
+from qa.config import BACKENDS, DEFAULT_MAX_FILE_MB, DEFAULT_TOP_K, MB
 
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def backend_flags(p: argparse.ArgumentParser) -> None:
     """``--backend``, ``--milvus-uri``, ``--milvus-collection`` (``backend_options``)."""
-    p.add_argument("--backend", choices=("embedded", "milvus"), default="embedded",
+    p.add_argument("--backend", choices=BACKENDS, default="embedded",
                    help="where the passages are searched: 'embedded' (FAISS and BM25 in the index "
                         "folder; the default) or 'milvus' (the index is built as ever, uploaded to a "
                         "Milvus collection, only what it lacks, and searched there)")
@@ -101,8 +101,6 @@ def backend_options(args: argparse.Namespace) -> dict:
     """``QA.load``'s backend arguments from ``backend_flags``' flags."""
     if args.backend == "embedded":
         if args.milvus_uri is not None or args.milvus_collection is not None:
-            from index.errors import InputError
-
             raise InputError("--milvus-uri and --milvus-collection go with --backend milvus")
         return {}
     return {"backend": "milvus", "milvus_uri": args.milvus_uri,

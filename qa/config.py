@@ -8,3 +8,6 @@ MAX_QUESTION_CHARS = 1000   # longer questions are refused with a clear message
 DEFAULT_MAX_FILE_MB = 20
 MB = 1_000_000
 DEFAULT_MAX_FILE_BYTES = DEFAULT_MAX_FILE_MB * MB
+# Where passages are searched (QA.load(backend=...), --backend): the index folder's FAISS
+# and BM25, or a Milvus collection (index.milvus).
+BACKENDS = ("embedded", "milvus")
