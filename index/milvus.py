@@ -386,15 +386,18 @@ class MilvusIndex:
     def chunk_vectors(self, chunk_ids) -> np.ndarray:
         """Read with the chunks' packs (``qa.retrieve`` asks for the vectors of
         passages BM25 alone found, then for those passages: one round trip)."""
-        ids = [int(i) for i in chunk_ids]
-        self._fetch([i for i in dict.fromkeys(ids) if i not in self._packs])
-        vectors = [self._entry(i)[2] for i in ids]
-        return np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
+        vectors = [vector for _, _, vector in self._entries(chunk_ids)]
+        return np.asarray(vectors, dtype=np.float32).reshape(len(vectors), self.dim)
 
     def fetch_chunks(self, chunk_ids) -> list[Chunk]:
+        return [chunk for chunk, _, _ in self._entries(chunk_ids)]
+
+    def _entries(self, chunk_ids) -> list[tuple]:
+        """``(Chunk, Pack, vector)`` of each of ``chunk_ids``, in order: those
+        not in the cache read in one query."""
         ids = [int(i) for i in chunk_ids]
         self._fetch([i for i in dict.fromkeys(ids) if i not in self._packs])
-        return [self._entry(i)[0] for i in ids]
+        return [self._entry(i) for i in ids]
 
     def _fetch(self, ids: list[int]) -> dict:
         """Read the rows ``ids`` (chunk, pack, vector) into the cache; returns them."""
@@ -427,8 +430,8 @@ class MilvusIndex:
         return entry
 
     def reader_view(self, hits: list[Hit], words: list[str], terms: list[str]) -> ReaderView:
-        self.fetch_chunks([h.chunk.chunk_id for h in hits])
-        packs = {h.chunk.chunk_id: self._entry(h.chunk.chunk_id)[1] for h in hits}
+        ids = [h.chunk.chunk_id for h in hits]
+        packs = {cid: pack for cid, (_, pack, _) in zip(ids, self._entries(ids))}
         chunks = {h.chunk.chunk_id: h.chunk for h in hits}
         wanted = list(dict.fromkeys([w for p in packs.values() for w in p.lemmas] + list(words)))
         found = {w: v for w in wanted if (v := self._lemmas.get(w)) is not None}

@@ -24,7 +24,7 @@ from index.lexical import tokenize
 from index.milvus import (META, SCHEMA_VERSION, Calls, MilvusSettings, check_meta, connect,
                           create_collections, encode_terms, load_collections, query_all, read_meta,
                           vocab_key)
-from index.payload import PACK_VERSION, document_bases, pack_chunk, unpack
+from index.payload import PACK_VERSION, document_bases, pack_chunk
 from index.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def _sync(db: Calls, index, settings: MilvusSettings, *, progress: bool, t0: flo
             _upload_document(db, settings, index, key, wanted[key], chunk_docs, bases, bar)
     if removed or todo or meta.get("documents") != len(wanted):
         db.doing = "writing the term frequencies of"
-        _write_vocab_df(db, settings, index.sentence_df)
+        _write_vocab_df(db, settings, index.sentence_df, index.dim)
         meta.update(documents=len(wanted), chunks=len(index.chunks), sentences=len(index.sentences),
                     updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         upsert_meta(db, settings, meta)
@@ -165,8 +165,8 @@ def _upload_document(db: Calls, settings: MilvusSettings, index, key: str, row: 
         out = []
         for k, (cid, vector) in enumerate(zip(batch.tolist(), vectors)):
             chunk = index.chunks[cid]
-            payload = pack_chunk(index, cid, bases)
-            lemmas.update(unpack(payload).lemmas)
+            payload, its_lemmas = pack_chunk(index, cid, bases)
+            lemmas.update(its_lemmas)
             out.append(ChunkRow(base + lo + k, key, chunk, vector, payload))
         add_chunks(db, settings, out)
         bar.update(len(batch))
@@ -214,25 +214,15 @@ def add_chunks(db: Calls, settings: MilvusSettings, rows: list[ChunkRow]) -> Non
         for r in rows])
 
 
-def _write_vocab_df(db: Calls, settings: MilvusSettings, sentence_df: Mapping[str, int]) -> None:
+def _write_vocab_df(db: Calls, settings: MilvusSettings, sentence_df: Mapping[str, int],
+                    dim: int) -> None:
     vocab_c = settings.names[2]
     terms = sorted(sentence_df)
-    dim = None
+    zero = [0.0] * dim   # a term's row has no vector, but Milvus wants one in every row
     for lo in range(0, len(terms), VOCAB_BATCH):
-        if dim is None:
-            dim = _vocab_dim(db, settings)
-        zero = [0.0] * dim
         db.upsert(vocab_c, [{"key": vocab_key("t", t), "kind": "t", "df": int(sentence_df[t]), "vector": zero}
                             for t in terms[lo:lo + VOCAB_BATCH]])
     keep = {vocab_key("t", t) for t in terms}
     stale = [r["key"] for r in query_all(db, vocab_c, 'kind == "t"', ["key"]) if r["key"] not in keep]
     for lo in range(0, len(stale), VOCAB_BATCH):
         db.delete(vocab_c, ids=stale[lo:lo + VOCAB_BATCH])
-
-
-def _vocab_dim(db: Calls, settings: MilvusSettings) -> int:
-    info = db.describe_collection(settings.names[2])
-    for f in info.get("fields", []):
-        if f.get("name") == "vector":
-            return int(f.get("params", {}).get("dim"))
-    raise BackendError(f"Milvus collection {settings.names[2]!r} has no vector field")

@@ -60,10 +60,11 @@ def document_bases(index) -> np.ndarray:
     return bases
 
 
-def pack_chunk(index, chunk_id: int, bases: np.ndarray) -> str:
+def pack_chunk(index, chunk_id: int, bases: np.ndarray) -> tuple[str, tuple[str, ...]]:
     """The pack of chunk ``chunk_id`` of the embedded ``index`` (``bases``:
-    ``document_bases(index)``), as ASCII text. Raises ``ValueError`` when it
-    is longer than ``MAX_PACK_BYTES``."""
+    ``document_bases(index)``), as ASCII text, and its content lemmas (those
+    with a stored vector: ``Pack.lemmas``, which an upload writes beside it).
+    Raises ``ValueError`` when the text is longer than ``MAX_PACK_BYTES``."""
     rows = list(index.chunks.sentence_rows(chunk_id))
     own = 0
     if rows and rows[0] > 0 and index.sentences.same_document(rows[0] - 1, rows[0]):
@@ -87,9 +88,10 @@ def pack_chunk(index, chunk_id: int, bases: np.ndarray) -> str:
     with_vector = np.asarray(stored._vector_row)[used] >= 0 if len(used) else np.zeros(0, bool)
     docs = np.asarray(table["doc"][rows_arr], dtype=np.int64)
     texts = [index.sentences[r].text for r in rows]
-    header = {"v": PACK_VERSION, "own": own, "strings": [stored.terms[i] for i in used.tolist()],
-              "kinds": list(stored.kinds), "lemmas": np.flatnonzero(with_vector).tolist(),
-              "texts": texts}
+    strings = [stored.terms[i] for i in used.tolist()]
+    lemmas = np.flatnonzero(with_vector).tolist()
+    header = {"v": PACK_VERSION, "own": own, "strings": strings, "kinds": list(stored.kinds),
+              "lemmas": lemmas, "texts": texts}
     arrays["ordinals"] = narrowest(rows_arr - bases[docs])
     arrays["starts"] = narrowest(np.asarray(table["start"][rows_arr], dtype=np.int64))
     arrays["ends"] = narrowest(np.asarray(table["end"][rows_arr], dtype=np.int64))
@@ -102,7 +104,7 @@ def pack_chunk(index, chunk_id: int, bases: np.ndarray) -> str:
     if len(text) > MAX_PACK_BYTES:
         raise ValueError(f"chunk {chunk_id}'s sentences and analysis take {len(text):,} bytes "
                          f"packed, more than the {MAX_PACK_BYTES:,} a backend field holds")
-    return text
+    return text, tuple(strings[i] for i in lemmas)
 
 
 def unpack(text: str) -> Pack:

@@ -20,7 +20,7 @@ class PackedIndex:
     def __init__(self, index) -> None:
         self.index, self.model_name, self.dim = index, index.model_name, index.dim
         bases = document_bases(index)
-        self.packs = {i: unpack(pack_chunk(index, i, bases)) for i in range(len(index.chunks))}
+        self.packs = {i: unpack(pack_chunk(index, i, bases)[0]) for i in range(len(index.chunks))}
         self.documents, self.folder = index.documents, None
 
     def dense_ranking(self, vector, k):
@@ -57,9 +57,10 @@ def test_a_pack_holds_its_chunks_sentences_and_the_one_before(built):
     bases = document_bases(index)
     analysis = index.analysis
     for chunk in index.chunks:
-        text = pack_chunk(index, chunk.chunk_id, bases)
+        text, lemmas = pack_chunk(index, chunk.chunk_id, bases)
         assert text.isascii() and len(text) <= MAX_PACK_BYTES
         pack = unpack(text)
+        assert pack.lemmas == lemmas
         own = index.sentences_of(chunk)
         rows = list(index.chunks.sentence_rows(chunk.chunk_id))
         prev = index.previous_sentence(rows[0]) if rows else None
