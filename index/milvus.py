@@ -367,8 +367,9 @@ class MilvusIndex:
             raise IndexMismatchError(f"query vector has dimension {len(vector)}, the index {self.dim}")
         self._db.doing = "searching"
         found = self._db.search(self.settings.names[0], data=[vector.tolist()], anns_field="vector",
-                                limit=top_k, output_fields=["id"], search_params={"metric_type": "IP"})
-        return [(int(h["id"]), float(h["distance"])) for h in found[0]]
+                                limit=top_k, output_fields=["doc_id", "doc_key"],
+                                search_params={"metric_type": "IP"})
+        return [(int(h["id"]), float(h["distance"])) for h in self._whole(found[0])]
 
     def lexical_ranking(self, query: str, top_k: int) -> list[tuple[int, float]]:
         if top_k <= 0:
@@ -378,10 +379,24 @@ class MilvusIndex:
             return []
         self._db.doing = "searching"
         found = self._db.search(self.settings.names[0], data=[encode_terms(terms)], anns_field="sparse",
-                                limit=top_k, output_fields=["id"], search_params={"metric_type": "BM25"})
+                                limit=top_k, output_fields=["doc_id", "doc_key"],
+                                search_params={"metric_type": "BM25"})
         # milvus-lite gives BM25 scores negated (a distance); a cluster gives them as they are.
-        hits = [(int(h["id"]), abs(float(h["distance"]))) for h in found[0]]
+        hits = [(int(h["id"]), abs(float(h["distance"]))) for h in self._whole(found[0])]
         return sorted((h for h in hits if h[1] > 0), key=lambda h: (-h[1], h[0]))
+
+    def _whole(self, hits: list[dict]) -> list[dict]:
+        """The search ``hits`` of documents this process knows as whole (their
+        ``done`` row written): the list is read again when a hit names a
+        version it does not know (another process synced since), and a hit
+        of a document still being uploaded, or being deleted, is left out."""
+        def known(h) -> bool:
+            entity = h.get("entity", h)
+            return self.documents.key_of(entity["doc_id"]) == entity["doc_key"]
+
+        if not all(known(h) for h in hits):
+            self.refresh()
+        return [h for h in hits if known(h)]
 
     def chunk_vectors(self, chunk_ids) -> np.ndarray:
         """Read with the chunks' packs (``qa.retrieve`` asks for the vectors of
@@ -405,10 +420,8 @@ class MilvusIndex:
         if not ids:
             return found
         self._db.doing = "reading passages from"
-        fields = ["doc_key", "doc_id", "start", "end", "text", "payload", "vector"]
+        fields = ["doc_id", "start", "end", "text", "payload", "vector"]
         for r in self._db.query(self.settings.names[0], ids=ids, output_fields=fields):
-            if self.documents.key_of(r["doc_id"]) != r["doc_key"]:
-                self.refresh()   # a document another process added or changed since
             chunk = Chunk(r["doc_id"], int(r["id"]), int(r["start"]), int(r["end"]), r["text"])
             try:
                 pack = unpack(r["payload"])

@@ -295,10 +295,14 @@ def test_dense_top_10_equals_exact_search_on_10000_vectors(milvus_uri, collectio
     create_collections(db, settings, dim)
     meta = {"schema": 1, "model": "random", "dim": dim, "documents": 0, "chunks": n, "sentences": 0}
     for lo in range(0, n, 1000):
-        db.upsert(settings.names[0], [{"id": i, "vector": vectors[i].tolist(), "terms": "", "doc_key": "",
-                                       "doc_id": "", "start": 0, "end": 0, "text": "", "payload": ""}
+        db.upsert(settings.names[0], [{"id": i, "vector": vectors[i].tolist(), "terms": "", "doc_key": "k",
+                                       "doc_id": "vectors", "start": 0, "end": 0, "text": "", "payload": ""}
                                       for i in range(lo, min(n, lo + 1000))])
-    db.flush(settings.names[0])
+    # One whole document holds them all (search leaves out documents not marked whole).
+    db.upsert(settings.names[1], [{"key": "k:done", "kind": "done", "doc_key": "k", "piece": 0,
+                                   "data": '{"doc_id": "vectors"}', "vector": [0.0, 0.0]}])
+    for name in settings.names[:2]:
+        db.flush(name)
     index = MilvusIndex(db, settings, meta)
     exact = faiss.IndexFlatIP(dim)
     exact.add(vectors)
@@ -418,3 +422,30 @@ def test_the_token_comes_from_the_environment_and_is_never_shown(monkeypatch):
     monkeypatch.delenv("DOCQA_MILVUS_TOKEN")
     assert milvus_settings("milvus", "https://milvus.example:443", "docs_v2").token is None
     assert milvus_settings("embedded", None, None) is None
+
+
+def test_a_document_still_uploading_is_not_cited(corpus_dir, fake_embedder, tmp_path, milvus_uri,
+                                                 collection, monkeypatch):
+    """A serving process must not cite the chunks of a document whose upload
+    has not finished (its ``done`` row not written): it does not know it yet."""
+    import index.milvus_upload as upload
+
+    options = {"backend": "milvus", "milvus_uri": milvus_uri, "milvus_collection": collection}
+    load(corpus_dir, fake_embedder, tmp_path, **options)
+    serving = QA.connect(milvus_uri, collection=collection, embedder=fake_embedder)
+
+    class NeverDone(upload.Calls):
+        def upsert(self, name, rows):
+            if any(r.get("kind") == "done" for r in rows):
+                raise BackendError("stopped before the last row")
+            return self.__getattr__("upsert")(name, rows)
+
+    monkeypatch.setattr(upload, "Calls", NeverDone)
+    (corpus_dir / "cheese.txt").write_text("Cheddar is a hard cheese. It was first made in "
+                                           "Somerset in the twelfth century.\n")
+    with pytest.raises(BackendError, match="stopped before the last row"):
+        load(corpus_dir, fake_embedder, tmp_path, **options)
+    reply = serving.ask("Where was Cheddar first made?")
+    assert all(h.chunk.doc_id != "cheese.txt" for h in reply.passages)
+    assert all(a.doc_id != "cheese.txt" for a in reply.answers)
+    assert "cheese.txt" not in serving.index.documents
